@@ -1,0 +1,28 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from curation.api import views
+
+
+class PublicSchemaView(SpectacularAPIView):
+    """The OpenAPI schema is public: it documents the API, it exposes no data."""
+
+
+class PublicDocsView(SpectacularSwaggerView):
+    pass
+
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("textbooks", views.TextbookViewSet, basename="textbook")
+router.register("figures", views.FigureViewSet, basename="figure")
+router.register("pairs", views.PairViewSet, basename="pair")
+router.register("releases", views.ReleaseViewSet, basename="release")
+router.register("training-runs", views.TrainingRunViewSet, basename="trainingrun")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("schema/", PublicSchemaView.as_view(), name="api-schema"),
+    path("docs/", PublicDocsView.as_view(url_name="api-schema"), name="api-docs"),
+]

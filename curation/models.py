@@ -1,0 +1,362 @@
+"""Domain model (see shared/DESIGN.md). Rows are written only by ``curation.services``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+SHA256_LEN = 64
+
+
+class Modality(models.TextChoices):
+    CLINICAL = "clinical"
+    DERMOSCOPIC = "dermoscopic"
+    PATHOLOGICAL = "pathological"
+    OTHER = "other"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Textbook(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    title = models.CharField(max_length=500)
+    edition = models.CharField(max_length=100, blank=True)
+    authors = models.CharField(max_length=1000, blank=True)
+    licence_note = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=SHA256_LEN, unique=True)
+    file = models.CharField(max_length=300, help_text="storage path of the content-addressed PDF")
+    original_filename = models.CharField(max_length=500, blank=True)
+    size_bytes = models.BigIntegerField()
+    page_count = models.PositiveIntegerField()
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    ingest_run = models.PositiveIntegerField(
+        default=0, help_text="bumped on every (re-)ingest so late tasks of an old run are ignored"
+    )
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    pages_done = models.PositiveIntegerField(default=0)
+    figures_found = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    ingest_started_at = models.DateTimeField(null=True, blank=True)
+    ingest_finished_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IngestChunk(models.Model):
+    """One page range of one ingest run; the DB, not the broker, knows when a run is complete."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="chunks")
+    run = models.PositiveIntegerField()
+    first_page = models.PositiveIntegerField()
+    last_page = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    orphans = models.JSONField(default=list, blank=True)
+    figures_found = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["textbook", "run", "first_page"], name="uniq_chunk_per_run"
+            )
+        ]
+        ordering = ["textbook", "run", "first_page"]
+
+    def __str__(self) -> str:
+        return f"{self.textbook_id} run {self.run} p{self.first_page}-{self.last_page}"
+
+
+class Page(models.Model):
+    textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="pages")
+    number = models.PositiveIntegerField(help_text="1-based")
+    width = models.FloatField()
+    height = models.FloatField()
+    text = models.TextField(blank=True)
+    section = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["textbook", "number"], name="uniq_page_number")
+        ]
+        ordering = ["textbook", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.textbook_id} p{self.number}"
+
+
+class Figure(models.Model):
+    textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="figures")
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="figures")
+    label = models.CharField(max_length=50, help_text='"3.2", without the word "Fig."')
+    bbox = models.JSONField(help_text="[x0, y0, x1, y1] in PDF points, caption excluded")
+    caption = models.TextField(blank=True)
+    caption_bbox = models.JSONField(null=True, blank=True)
+    image = models.CharField(max_length=300, help_text="storage path of the content-addressed crop")
+    section = models.JSONField(default=list, blank=True)
+    mentions = models.JSONField(default=list, blank=True)
+    modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.OTHER)
+    modality_confidence = models.FloatField(default=0.0)
+    flags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Re-running a chunk updates these rows in place instead of adding new ones.
+            models.UniqueConstraint(fields=["page", "label"], name="uniq_figure_label_on_page")
+        ]
+        ordering = ["textbook", "page__number", "id"]
+
+    def __str__(self) -> str:
+        return f"Fig. {self.label}"
+
+
+class Panel(models.Model):
+    figure = models.ForeignKey(Figure, on_delete=models.CASCADE, related_name="panels")
+    index = models.PositiveSmallIntegerField()
+    letter = models.CharField(max_length=4, blank=True)
+    bbox = models.JSONField()
+    subcaption = models.TextField(blank=True)
+    image = models.CharField(max_length=300)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["figure", "index"], name="uniq_panel_index")]
+        ordering = ["figure", "index"]
+
+    def __str__(self) -> str:
+        return f"Fig. {self.figure.label}{self.letter}"
+
+
+class Pair(models.Model):
+    """What an expert reviews and a release ships: a panel image and its text."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        REJECTED = "rejected"
+
+    panel = models.OneToOneField(Panel, on_delete=models.CASCADE, related_name="pair")
+    textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="pairs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    text = models.TextField(blank=True)
+    modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.OTHER)
+    diagnosis = models.CharField(max_length=300, blank=True)
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    proposed = models.JSONField(
+        default=dict, help_text="the machine's values, kept beside the expert's"
+    )
+    version = models.PositiveIntegerField(default=1, help_text="optimistic lock")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The review queue: oldest unreviewed item matching book/modality/status filters.
+            models.Index(fields=["status", "textbook", "modality", "id"], name="pair_queue_idx"),
+            models.Index(fields=["status", "modality", "id"], name="pair_queue_mod_idx"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Pair {self.pk} ({self.status})"
+
+
+class VQAItem(models.Model):
+    class Status(models.TextChoices):
+        DRAFTED = "drafted"
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        REJECTED = "rejected"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="vqa_items")
+    question_type = models.CharField(max_length=40)
+    question = models.TextField()
+    answer = models.TextField()
+    generator = models.JSONField(default=dict, help_text="model, prompt version, tokens")
+    prompt_version = models.CharField(max_length=40, blank=True)
+    draft = models.JSONField(default=dict, help_text="the original draft, never overwritten")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFTED)
+    version = models.PositiveIntegerField(default=1)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "id"], name="vqa_queue_idx")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"VQA {self.pk} ({self.question_type})"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("ReviewEvent rows are append-only")
+
+    def delete(self):
+        raise TypeError("ReviewEvent rows are append-only")
+
+
+class ReviewEvent(models.Model):
+    """Append-only audit row. A revert is a new event, never a rewrite."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    target_type = models.CharField(max_length=40)
+    target_id = models.BigIntegerField()
+    action = models.CharField(max_length=40)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "created_at"], name="event_target_idx")
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("ReviewEvent rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("ReviewEvent rows are append-only")
+
+
+class Claim(models.Model):
+    """A reviewer's lease on one item; expired claims are ignored by the picker."""
+
+    item_type = models.CharField(max_length=20)
+    item_id = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item_type", "item_id"], name="uniq_claim_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_type}:{self.item_id} by {self.user_id}"
+
+
+class Release(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
+
+    name = models.SlugField(max_length=100)
+    version = models.CharField(max_length=30)
+    filter = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    manifest_sha256 = models.CharField(max_length=SHA256_LEN, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="uniq_release_version")
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class ReleaseItem(models.Model):
+    """Frozen membership of a release: which pair, in which split."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    pair = models.ForeignKey(Pair, on_delete=models.PROTECT)
+    split = models.CharField(max_length=10)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "pair"], name="uniq_release_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}:{self.pair_id} ({self.split})"
+
+
+class TrainingRun(models.Model):
+    class Stage(models.TextChoices):
+        ALIGN = "align"
+        SFT = "sft"
+        DPO = "dpo"
+        EVAL = "eval"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="training_runs")
+    stage = models.CharField(max_length=10, choices=Stage.choices)
+    config = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    metrics = models.JSONField(default=dict, blank=True)
+    artefacts_uri = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stage} on {self.release}"

@@ -1,0 +1,236 @@
+"""Writing extraction results. Idempotent: a redelivered chunk or finalise changes nothing twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
+from curation.models import Figure, IngestChunk, Page, Pair, Panel, Textbook
+from curation.services import dispatch
+from curation.services.audit import record_event
+from curation.services.storage import store_bytes
+
+log = logging.getLogger(__name__)
+
+# Machine-proposed pair fields; kept in Pair.proposed and copied to the working values only
+# while no expert has decided on the pair.
+PROPOSAL_FIELDS = ("text", "modality", "diagnosis", "age", "sex", "flags")
+
+
+def _lock_live_book(book_id: int, run: int) -> Textbook | None:
+    """The book, row-locked, or None when this run was superseded or already ended."""
+    book = Textbook.objects.select_for_update().filter(pk=book_id).first()
+    if book is None or book.ingest_run != run:
+        return None
+    if book.status in (Textbook.Status.FAILED, Textbook.Status.DONE):
+        return None
+    return book
+
+
+def _store_images(figures: Iterable[FigureInfo]) -> dict[int, tuple[str, list[str]]]:
+    """Write crops before the transaction: content-addressed, so a retry rewrites nothing."""
+    paths = {}
+    for fig in figures:
+        fig_path = store_bytes(fig.image_png, prefix="crops", ext="png")
+        panel_paths = [store_bytes(p.image_png, prefix="crops", ext="png") for p in fig.panels]
+        paths[id(fig)] = (fig_path, panel_paths)
+    return paths
+
+
+def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
+    panel = fig.panels[panel_index]
+    text = panel.subcaption if len(fig.panels) > 1 and panel.subcaption else fig.caption
+    return {
+        "text": text,
+        "modality": panel.modality or fig.modality,
+        "modality_confidence": panel.modality_confidence,
+        "diagnosis": fig.diagnosis or "",
+        "age": fig.age,
+        "sex": fig.sex or "",
+        "flags": list(fig.flags),
+        "figure_caption": fig.caption,
+    }
+
+
+def _upsert_pages(book: Textbook, pages: list[PageInfo]) -> dict[int, Page]:
+    rows = {}
+    for info in pages:
+        page, _ = Page.objects.update_or_create(
+            textbook=book,
+            number=info.number,
+            defaults={
+                "width": info.width,
+                "height": info.height,
+                "text": info.text,
+                "section": list(info.section),
+            },
+        )
+        rows[info.number] = page
+    return rows
+
+
+def _upsert_figure(book: Textbook, page: Page, fig: FigureInfo, paths) -> Figure:
+    fig_path, panel_paths = paths
+    figure, _ = Figure.objects.update_or_create(
+        page=page,
+        label=fig.label,
+        defaults={
+            "textbook": book,
+            "bbox": list(fig.bbox),
+            "caption": fig.caption,
+            "caption_bbox": list(fig.caption_bbox) if fig.caption_bbox else None,
+            "image": fig_path,
+            "section": list(fig.section),
+            "mentions": [{"page": m.page, "text": m.text} for m in fig.mentions],
+            "modality": fig.modality,
+            "modality_confidence": fig.modality_confidence,
+            "flags": list(fig.flags),
+        },
+    )
+    for index, panel_info in enumerate(fig.panels):
+        panel, _ = Panel.objects.update_or_create(
+            figure=figure,
+            index=index,
+            defaults={
+                "letter": panel_info.letter or "",
+                "bbox": list(panel_info.bbox),
+                "subcaption": panel_info.subcaption,
+                "image": panel_paths[index],
+            },
+        )
+        _upsert_pair(book, panel, _pair_values(fig, index))
+    # Panels that a new extraction no longer sees go, unless an expert already decided on them.
+    Panel.objects.filter(figure=figure, index__gte=len(fig.panels)).filter(
+        pair__status=Pair.Status.PROPOSED
+    ).delete()
+    return figure
+
+
+def _upsert_pair(book: Textbook, panel: Panel, values: dict) -> Pair:
+    pair = Pair.objects.select_for_update().filter(panel=panel).first()
+    working = {field: values[field] for field in PROPOSAL_FIELDS}
+    if pair is None:
+        pair = Pair.objects.create(panel=panel, textbook=book, proposed=values, **working)
+        record_event(None, pair, "pair.proposed", after=values)
+        return pair
+    if pair.proposed == values:
+        return pair
+    before = pair.proposed
+    pair.proposed = values
+    if pair.status == Pair.Status.PROPOSED:
+        for field, value in working.items():
+            setattr(pair, field, value)
+    pair.version += 1
+    pair.save()
+    record_event(None, pair, "pair.reproposed", before=before, after=values)
+    return pair
+
+
+def _drop_vanished(book: Textbook, first: int, last: int, kept: set[int]) -> None:
+    """Figures an earlier run found in these pages but this one did not, unless reviewed."""
+    stale = Figure.objects.filter(
+        textbook=book, page__number__gte=first, page__number__lte=last
+    ).exclude(pk__in=kept)
+    for figure in stale:
+        if not figure.panels.exclude(pair__status=Pair.Status.PROPOSED).exists():
+            figure.delete()
+
+
+def record_chunk(book_id: int, run: int, first: int, last: int, result: ChunkResult) -> bool:
+    """Store one chunk's pages, figures, panels and pairs. Returns False when it was a no-op."""
+    paths = _store_images(result.figures)
+    with transaction.atomic():
+        book = _lock_live_book(book_id, run)
+        if book is None:
+            return False
+        chunk = (
+            IngestChunk.objects.select_for_update()
+            .filter(textbook=book, run=run, first_page=first)
+            .first()
+        )
+        if chunk is None or chunk.status == IngestChunk.Status.DONE:
+            return False
+        pages = _upsert_pages(book, result.pages)
+        kept = set()
+        for fig in result.figures:
+            page = pages.get(fig.page) or Page.objects.get(textbook=book, number=fig.page)
+            kept.add(_upsert_figure(book, page, fig, paths[id(fig)]).pk)
+        _drop_vanished(book, first, last, kept)
+
+        chunk.status = IngestChunk.Status.DONE
+        chunk.orphans = list(result.orphans)
+        chunk.figures_found = len(result.figures)
+        chunk.save()
+        book.status = Textbook.Status.PROCESSING
+        book.chunks_done += 1
+        book.pages_done += last - first + 1
+        book.figures_found += len(result.figures)
+        book.save()
+        if book.chunks_done >= book.chunks_total:
+            dispatch.enqueue_finalize(book.pk, run)
+    return True
+
+
+def finalize_ingest(book_id: int, run: int, link: LinkResult) -> bool:
+    """Join figures split across pages, attach body-text mentions, and mark the book done."""
+    paths = _store_images(link.figures)
+    with transaction.atomic():
+        book = _lock_live_book(book_id, run)
+        if book is None:
+            return False
+        if book.chunks_done < book.chunks_total:
+            log.warning("finalise for book %s run %s before its chunks finished", book_id, run)
+            return False
+        for fig in link.figures:
+            page = Page.objects.get(textbook=book, number=fig.page)
+            _upsert_figure(book, page, fig, paths[id(fig)])
+        figures = list(Figure.objects.filter(textbook=book))
+        for figure in figures:
+            found = link.mentions.get(figure.label, [])
+            figure.mentions = [{"page": m.page, "text": m.text} for m in found]
+        Figure.objects.bulk_update(figures, ["mentions"], batch_size=500)
+
+        book.figures_found = len(figures)
+        book.status = Textbook.Status.DONE
+        book.ingest_finished_at = timezone.now()
+        book.save()
+        record_event(
+            None,
+            book,
+            "ingest.completed",
+            after={
+                "run": run,
+                "figures": len(figures),
+                "pairs": Pair.objects.filter(textbook=book).count(),
+            },
+        )
+    return True
+
+
+def fail_ingest(book_id: int, run: int, message: str) -> bool:
+    """End the run as failed with a message a curator can act on; other books are untouched."""
+    with transaction.atomic():
+        book = _lock_live_book(book_id, run)
+        if book is None:
+            return False
+        book.status = Textbook.Status.FAILED
+        book.error = message[:2000]
+        book.ingest_finished_at = timezone.now()
+        book.save()
+        record_event(None, book, "ingest.failed", after={"run": run, "error": book.error})
+    return True
+
+
+def link_inputs(book_id: int, run: int) -> tuple[list[tuple[str, int]], list[dict]]:
+    """What finalise needs from the chunks: figure labels with pages, and their orphans."""
+    refs = list(Figure.objects.filter(textbook_id=book_id).values_list("label", "page__number"))
+    orphans: list[dict] = []
+    for chunk_orphans in IngestChunk.objects.filter(textbook_id=book_id, run=run).values_list(
+        "orphans", flat=True
+    ):
+        orphans.extend(chunk_orphans)
+    return refs, orphans

@@ -1,0 +1,39 @@
+"""Training runs reported by GPU workers over the API."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from curation.models import Release, TrainingRun
+from curation.services.audit import record_event
+from curation.services.errors import Conflict, ServiceError
+
+_TERMINAL = {TrainingRun.Status.DONE, TrainingRun.Status.FAILED}
+
+
+def create_training_run(release: Release, stage: str, config: dict, user) -> TrainingRun:
+    if release.status != Release.Status.READY:
+        raise ServiceError("release_not_ready", "Only a built release can be trained on.")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            release=release, stage=stage, config=config, reported_by=user
+        )
+        record_event(user, run, "training.created", after={"stage": stage, "config": config})
+    return run
+
+
+def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
+    """Apply a worker's progress report; a finished run no longer changes."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status in _TERMINAL:
+            raise Conflict("finished", f"Training run {run_id} already ended ({run.status}).")
+        before = {key: getattr(run, key) for key in changes}
+        for key, value in changes.items():
+            if key == "metrics":
+                value = {**run.metrics, **value}
+            setattr(run, key, value)
+        run.reported_by = user
+        run.save()
+        record_event(user, run, "training.reported", before=before, after=changes)
+    return run

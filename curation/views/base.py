@@ -1,0 +1,24 @@
+"""Base classes for HTML views: login and role checks live here, not in each view."""
+
+from __future__ import annotations
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.views import View
+
+from skinplatform.accounts.roles import has_any_role
+
+
+class RoleRequiredView(LoginRequiredMixin, View):
+    """Every HTML view inherits this and names the roles it admits."""
+
+    allowed_roles: frozenset[str] = frozenset()
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not self.allowed_roles:
+            raise ImproperlyConfigured(f"{type(self).__name__} declares no allowed_roles")
+        if not has_any_role(request.user, self.allowed_roles):
+            raise PermissionDenied("Your role does not allow this page.")
+        return super().dispatch(request, *args, **kwargs)

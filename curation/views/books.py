@@ -1,0 +1,125 @@
+"""Curator pages: upload a textbook, watch its ingest, see what was proposed."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from curation.models import Textbook
+from curation.selectors import textbooks as select
+from curation.services import textbooks as textbook_service
+from curation.services.errors import ServiceError
+from curation.views.base import RoleRequiredView
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, ML_WORKER, roles_of
+
+STAFF = frozenset({CURATOR, ADMIN})
+READERS = frozenset({CURATOR, EXPERT, ADMIN})
+
+
+class HomeView(RoleRequiredView):
+    allowed_roles = frozenset({CURATOR, EXPERT, ADMIN, ML_WORKER})
+
+    def get(self, request):
+        roles = roles_of(request.user)
+        if roles & READERS:
+            return redirect("book-list")
+        return redirect("api-docs")
+
+
+class BookListView(RoleRequiredView):
+    allowed_roles = READERS
+    template = "books/list.html"
+
+    def get(self, request, *, error: ServiceError | None = None, status: int = 200):
+        context = {"books": select.textbooks()[:200], "error": error}
+        return render(request, self.template, context, status=status)
+
+    def post(self, request):
+        if not (roles_of(request.user) & STAFF):
+            return self.get(
+                request, error=ServiceError("forbidden", "Only curators upload."), status=403
+            )
+        upload = request.FILES.get("file")
+        if upload is None:
+            error = ServiceError("no_file", "Choose a PDF file to upload.")
+            return self.get(request, error=error, status=400)
+        try:
+            result = textbook_service.import_textbook(
+                upload,
+                filename=upload.name,
+                user=request.user,
+                metadata=textbook_service.BookMetadata(
+                    title=request.POST.get("title", ""),
+                    edition=request.POST.get("edition", ""),
+                    authors=request.POST.get("authors", ""),
+                    licence_note=request.POST.get("licence_note", ""),
+                ),
+            )
+        except ServiceError as exc:
+            return self.get(request, error=exc, status=exc.status)
+        if not result.created:
+            messages.info(request, "This file was uploaded before; here is that book.")
+        return redirect("book-detail", pk=result.textbook.pk)
+
+
+class BookDetailView(RoleRequiredView):
+    allowed_roles = READERS
+
+    def get(self, request, pk: int):
+        book = get_object_or_404(Textbook, pk=pk)
+        context = {
+            "book": book,
+            "figures": select.figures_of(book.pk)[:500],
+            "counts": select.pair_counts(book.pk),
+        }
+        return render(request, "books/detail.html", context)
+
+
+class BookProgressView(RoleRequiredView):
+    """The fragment htmx polls while a book is processed."""
+
+    allowed_roles = READERS
+
+    def get(self, request, pk: int):
+        book = get_object_or_404(Textbook, pk=pk)
+        response = render(request, "books/_progress.html", {"book": book})
+        if request.htmx and book.status in (Textbook.Status.DONE, Textbook.Status.FAILED):
+            # Reload the whole page once, so the figures found appear below the progress bar.
+            response["HX-Refresh"] = "true"
+        return response
+
+
+class BookReingestView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int):
+        get_object_or_404(Textbook, pk=pk)
+        try:
+            textbook_service.start_ingest(pk, request.user, force=bool(request.POST.get("force")))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("book-detail", args=[pk]))
+
+
+class StoredFileView(RoleRequiredView):
+    """Crops and PDFs are textbook content under copyright: served to signed-in roles only."""
+
+    allowed_roles = READERS
+    prefixes = ("crops/", "books/")
+
+    def get(self, request, path: str):
+        if ".." in path.split("/") or not path.startswith(self.prefixes):
+            raise Http404
+        if path.startswith("books/") and not (roles_of(request.user) & STAFF):
+            raise Http404
+        if not default_storage.exists(path):
+            raise Http404
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        return response

@@ -1,0 +1,12 @@
+"""The Celery app. Task modules live in ``workers/``; queues: ingest, llm, release, gpu."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skinplatform.settings")
+
+app = Celery("skinplatform")
+app.config_from_object("django.conf:settings", namespace="CELERY")

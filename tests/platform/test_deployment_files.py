@@ -1,0 +1,66 @@
+"""docker compose cannot run here: check that what it names exists in the project instead."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUES = {"ingest", "llm", "release", "gpu"}
+SETTINGS_SRC = (ROOT / "skinplatform" / "settings.py").read_text()
+READ_BY_SETTINGS = set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', SETTINGS_SRC))
+README = (ROOT / "README.md").read_text()
+README_VARS = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", README, flags=re.M))
+COMPOSE_ONLY = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+COMPOSE_ONLY |= {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_setting_is_documented_and_every_documented_variable_is_read():
+    assert READ_BY_SETTINGS == README_VARS
+
+
+def test_services_are_all_there(compose):
+    assert {"postgres", "redis", "web", "worker", "gpu-worker", "minio"} <= set(compose["services"])
+    gpu = compose["services"]["gpu-worker"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+
+
+def test_every_command_exists_in_the_project(compose):
+    commands = get_commands()
+    for name, service in compose["services"].items():
+        cmd = service.get("command")
+        if not cmd or ("image" in service and "build" not in service):
+            continue
+        if cmd[:2] == ["python", "manage.py"]:
+            assert cmd[2] in commands, f"{name}: no management command {cmd[2]}"
+        elif cmd[0] == "celery":
+            assert cmd[cmd.index("-A") + 1] == "skinplatform"
+            queues = set(cmd[cmd.index("-Q") + 1].split(","))
+            assert queues <= QUEUES, f"{name}: unknown queues {queues - QUEUES}"
+        elif cmd[0] == "gunicorn":
+            module = cmd[1].replace(".", "/") + ".py"
+            assert (ROOT / module).exists(), f"{name}: {module} missing"
+        else:
+            pytest.fail(f"{name}: unexpected command {cmd}")
+
+
+def test_every_environment_variable_is_one_the_project_reads(compose):
+    for name, service in compose["services"].items():
+        for key in service.get("environment") or {}:
+            assert key in READ_BY_SETTINGS or key in COMPOSE_ONLY, f"{name}: {key} unused"
+    env_example = (ROOT / ".env.example").read_text()
+    for key in re.findall(r"^([A-Z0-9_]+)=", env_example, flags=re.M):
+        assert key in READ_BY_SETTINGS or key in COMPOSE_ONLY, f".env.example: {key} unused"
+
+
+def test_dockerfile_copies_every_package():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("skinplatform", "curation", "workers", "ml", "frontend_templates"):
+        assert f"COPY {package} " in dockerfile

@@ -1,0 +1,135 @@
+"""Roles x endpoints. A new endpoint without an entry in MATRIX fails ``test_every_route_...``."""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from curation.api.base import RoleScopedMixin
+from curation.views.base import RoleRequiredView
+from skinplatform.accounts.roles import ALL_ROLES
+
+READERS = {"curator", "expert", "admin"}
+STAFF = {"curator", "admin"}
+TRAINING = {"curator", "admin", "ml_worker"}
+
+# (method, path) -> roles that get through (anything else: 403; anonymous: 401/302)
+MATRIX = {
+    ("get", "/api/textbooks/"): READERS,
+    ("post", "/api/textbooks/"): STAFF,
+    ("get", "/api/textbooks/{book}/"): READERS,
+    ("post", "/api/textbooks/{book}/reingest/"): STAFF,
+    ("get", "/api/figures/"): READERS,
+    ("get", "/api/figures/{figure}/"): READERS,
+    ("get", "/api/pairs/"): READERS,
+    ("get", "/api/pairs/{pair}/"): READERS,
+    ("get", "/api/releases/"): TRAINING,
+    ("get", "/api/releases/{release}/"): TRAINING,
+    ("get", "/api/training-runs/"): TRAINING,
+    ("post", "/api/training-runs/"): TRAINING,
+    ("get", "/api/training-runs/{run}/"): TRAINING,
+    ("patch", "/api/training-runs/{run}/"): TRAINING,
+    ("get", "/"): set(ALL_ROLES),
+    ("get", "/books/"): READERS,
+    ("get", "/books/{book}/"): READERS,
+    ("get", "/books/{book}/progress/"): READERS,
+    ("post", "/books/{book}/reingest/"): STAFF,
+    ("get", "/files/{file}"): READERS,
+}
+
+PUBLIC_PREFIXES = ("/healthz", "/accounts/", "/admin/", "/api/schema/", "/api/docs/")
+
+
+def _walk(resolver, prefix=""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield "/" + prefix + str(entry.pattern), entry.callback
+
+
+def _view_class(callback):
+    return getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+
+
+def test_every_route_is_role_scoped_or_says_it_is_public():
+    for route, callback in _walk(get_resolver()):
+        cls = _view_class(callback)
+        name = (cls or callback).__name__
+        module = (cls or callback).__module__
+        if module.startswith(("django.contrib.admin", "django.contrib.auth")):
+            continue
+        if name.lower().startswith("public"):
+            continue
+        assert cls is not None and issubclass(cls, RoleScopedMixin | RoleRequiredView), (
+            f"{route} ({name}) neither inherits a role-scoped base nor is named Public*"
+        )
+
+
+def _shape(route: str) -> str:
+    route = route.replace("^", "").replace("$", "")
+    route = re.sub(r"\(\?P<[a-z_]+>[^)]*\)", "{x}", route)
+    route = re.sub(r"<[a-z]+:[a-z_]+>", "{x}", route)
+    return re.sub(r"\{[a-z_]+\}", "{x}", route)
+
+
+def test_every_route_is_in_the_matrix():
+    known = {_shape(path) for _, path in MATRIX}
+    for route, _ in _walk(get_resolver()):
+        if route.startswith(PUBLIC_PREFIXES) or "format" in route:
+            continue
+        assert _shape(route) in known, f"{route} has no entry in MATRIX"
+
+
+@pytest.fixture
+def objects(db):
+    from curation.models import Figure, Page, Pair, Panel, Release, Textbook, TrainingRun
+
+    book = Textbook.objects.create(
+        title="B", sha256="a" * 64, file="books/x.pdf", size_bytes=1, page_count=1,
+        status="done",
+    )  # fmt: skip
+    page = Page.objects.create(textbook=book, number=1, width=100, height=100)
+    figure = Figure.objects.create(textbook=book, page=page, label="1.1", bbox=[0, 0, 1, 1])
+    panel = Panel.objects.create(figure=figure, index=0, bbox=[0, 0, 1, 1], image="crops/x.png")
+    pair = Pair.objects.create(panel=panel, textbook=book)
+    release = Release.objects.create(name="r", version="1.0.0", status="ready")
+    run = TrainingRun.objects.create(release=release, stage="sft")
+    return {
+        "book": book.pk, "figure": figure.pk, "pair": pair.pk, "release": release.pk,
+        "run": run.pk, "file": "crops/x.png",
+    }  # fmt: skip
+
+
+def _call(client, method, path, release_id):
+    if path == "/api/training-runs/" and method == "post":
+        return client.post(path, {"release": release_id, "stage": "sft"}, format="json")
+    if method == "patch":
+        return client.patch(path, {"progress": 0.5}, format="json")
+    if path.endswith("reingest/"):
+        return client.post(path, {"force": True}, format="json")
+    if path == "/api/textbooks/" and method == "post":
+        return client.post(path, {}, format="multipart")
+    return getattr(client, method)(path)
+
+
+@pytest.mark.parametrize("role", [*ALL_ROLES, None])
+def test_matrix(role, objects, api_client_for, eager_celery, monkeypatch):
+    from rest_framework.test import APIClient
+
+    monkeypatch.setattr("curation.services.dispatch.enqueue_ingest", lambda *a: None)
+    if role is None:
+        client = APIClient()
+    else:
+        client = api_client_for(role)
+        client.force_login(client.user)  # HTML views use the session
+    for (method, template), allowed in MATRIX.items():
+        path = template.format(**objects)
+        response = _call(client, method, path, objects["release"])
+        if role is None:
+            assert response.status_code in (401, 403, 302), (method, path, response.status_code)
+            continue
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, method, path, response.content)
+        else:
+            assert response.status_code == 403, (role, method, path, response.status_code)

@@ -1,0 +1,79 @@
+"""Ingest tasks on the ``ingest`` queue.
+
+A book is split into page chunks run as a group; the chunk that completes the set (counted in
+the database, under the book's row lock) queues the finalising task. The database, not a
+chord counter in the result backend, decides completion: a redelivered chunk after a worker
+was killed would otherwise be counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from curation import extract
+from curation.models import Textbook
+from curation.services import ingest as ingest_service
+from curation.services.storage import local_pdf_path
+
+log = logging.getLogger(__name__)
+
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "queue": "ingest"}
+
+
+def _live_book(book_id: int, run: int) -> Textbook | None:
+    book = Textbook.objects.filter(pk=book_id, ingest_run=run).first()
+    if book is None or book.status in (Textbook.Status.DONE, Textbook.Status.FAILED):
+        return None
+    return book
+
+
+def _dpi() -> int:
+    from django.conf import settings
+
+    return settings.CROP_DPI
+
+
+@shared_task(name="workers.ingest.ingest_chunk", **TASK_OPTIONS)
+def ingest_chunk(book_id: int, run: int, first: int, last: int) -> None:
+    book = _live_book(book_id, run)
+    if book is None:
+        return
+    try:
+        path = local_pdf_path(book.file, book.sha256)
+        result = extract.extract_chunk(path, first, last, dpi=_dpi())
+    except extract.PdfError as exc:
+        ingest_service.fail_ingest(book_id, run, exc.message)
+        return
+    except Exception as exc:
+        log.exception("ingest of book %s pages %s-%s crashed", book_id, first, last)
+        ingest_service.fail_ingest(
+            book_id, run, f"Pages {first}-{last} could not be processed: {exc!r}"
+        )
+        return
+    ingest_service.record_chunk(book_id, run, first, last, result)
+
+
+@shared_task(name="workers.ingest.finalize_ingest", **TASK_OPTIONS)
+def finalize_ingest(book_id: int, run: int) -> None:
+    book = _live_book(book_id, run)
+    if book is None:
+        return
+    refs, orphans = ingest_service.link_inputs(book_id, run)
+    try:
+        path = local_pdf_path(book.file, book.sha256)
+        link = extract.link_book(
+            path,
+            [extract.FigureRef(label=label, page=page) for label, page in refs],
+            orphans,
+            dpi=_dpi(),
+        )
+    except extract.PdfError as exc:
+        ingest_service.fail_ingest(book_id, run, exc.message)
+        return
+    except Exception as exc:
+        log.exception("finalising book %s crashed", book_id)
+        ingest_service.fail_ingest(book_id, run, f"Linking figures across pages failed: {exc!r}")
+        return
+    ingest_service.finalize_ingest(book_id, run, link)
