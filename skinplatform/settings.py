@@ -149,9 +149,13 @@ CROP_DPI = env_int("CROP_DPI", 150)
 
 # --- celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+_visibility = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-    # A message taken by a worker that dies unacknowledged goes back to the queue after this.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # A message taken by a worker that dies unacknowledged goes back to the queue after this;
+    # Redis workers sweep for such messages every interval x throttle seconds.
+    "visibility_timeout": _visibility,
+    "unacked_restore_interval": max(1, min(10, _visibility // 2)),
+    "unacked_restore_throttle": 1 if _visibility < 600 else 10,
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"

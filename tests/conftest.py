@@ -53,7 +53,8 @@ def make_user(db):
 
     def make(username: str, *roles: str, password: str = "pw-for-tests"):
         user = get_user_model().objects.create_user(username=username, password=password)
-        user.groups.set(Group.objects.filter(name__in=roles))
+        # get_or_create: transactional tests flush the groups the migration made
+        user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
         return user
 
     return make

@@ -19,7 +19,7 @@ from curation.services.storage import local_pdf_path
 
 log = logging.getLogger(__name__)
 
-TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "queue": "ingest"}
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}  # queue: CELERY_TASK_ROUTES
 
 
 def _live_book(book_id: int, run: int) -> Textbook | None:

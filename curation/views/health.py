@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
@@ -20,7 +21,7 @@ def _database() -> tuple[bool, str]:
 
 def _broker() -> tuple[bool, str]:
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             return True, conn.transport_cls if isinstance(conn.transport_cls, str) else "ok"
     except Exception as exc:

@@ -13,10 +13,8 @@ def test_healthz_reports_database_and_broker(client, db):
     assert body["database"]["ok"] and body["broker"]["ok"]
 
 
-def test_healthz_is_503_when_the_broker_is_unreachable(client, db, monkeypatch):
-    from skinplatform.celery import app
-
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+def test_healthz_is_503_when_the_broker_is_unreachable(client, db, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["broker"]["ok"] is False

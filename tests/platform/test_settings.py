@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _load_settings(tmp_path, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    dropped = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update(VAR_DIR=str(tmp_path), **env)
     code = "import skinplatform.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
     return subprocess.run(

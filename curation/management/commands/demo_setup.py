@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 user, _ = User.objects.get_or_create(username=username)
                 user.set_password(f"{username}-demo")
                 user.save()
-                user.groups.set(Group.objects.filter(name__in=roles))
+                user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
         sample = Path(settings.VAR_DIR) / "sample" / f"sample-atlas-{pages}p.pdf"
         if not sample.exists():
             sample.parent.mkdir(parents=True, exist_ok=True)

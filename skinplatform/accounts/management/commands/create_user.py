@@ -37,7 +37,7 @@ class Command(BaseCommand):
             user.set_unusable_password()
         user.is_staff = "admin" in role
         user.save()
-        user.groups.set(Group.objects.filter(name__in=role))
+        user.groups.set([Group.objects.get_or_create(name=name)[0] for name in role])
         verb = "created" if created else "updated"
         self.stderr.write(f"{verb} user {username} with roles {', '.join(sorted(role))}")
         if opts["token"]:
