@@ -13,6 +13,7 @@ class Modality(models.TextChoices):
     DERMOSCOPIC = "dermoscopic"
     PATHOLOGICAL = "pathological"
     OTHER = "other"
+    MIXED = "mixed"  # figure level only: panels of different modalities; a pair never is
 
 
 class Sex(models.TextChoices):

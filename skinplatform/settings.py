@@ -148,7 +148,7 @@ INGEST_CHUNK_PAGES = env_int("INGEST_CHUNK_PAGES", 20)
 CROP_DPI = env_int("CROP_DPI", 150)
 
 # --- celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 _visibility = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
     # A message taken by a worker that dies unacknowledged goes back to the queue after this;

@@ -65,7 +65,7 @@ class Command(BaseCommand):
         finally:
             for proc in (web, worker):
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.terminate()  # the main process stops its own children
             for proc in (web, worker):
                 try:
                     proc.wait(20)
