@@ -98,6 +98,9 @@ class Page(models.Model):
     height = models.FloatField()
     text = models.TextField(blank=True)
     section = models.JSONField(default=list, blank=True)
+    image = models.CharField(
+        max_length=300, blank=True, help_text="storage path of the rendered page (for review)"
+    )
 
     class Meta:
         constraints = [
@@ -152,6 +155,23 @@ class Panel(models.Model):
         return f"Fig. {self.figure.label}{self.letter}"
 
 
+class Flag(models.TextChoices):
+    FACE = "face", "identifiable face"
+    ANNOTATION_MARKS = "annotation_marks", "annotation marks (arrows, circles)"
+    POOR_QUALITY = "poor_quality", "poor quality"
+    NOT_DERMATOLOGY = "not_dermatology", "not dermatology"
+
+
+class RejectReason(models.TextChoices):
+    NOT_A_FIGURE = "not_a_figure", "not a clinical figure (diagram, table, chart)"
+    WRONG_CAPTION = "wrong_caption", "caption belongs to another image"
+    BAD_CROP = "bad_crop", "crop is wrong (cut off, several images)"
+    IDENTIFIABLE = "identifiable", "identifiable patient"
+    POOR_QUALITY = "poor_quality", "image quality too poor"
+    DUPLICATE = "duplicate", "duplicate of another pair"
+    OTHER = "other", "other (explain)"
+
+
 class Pair(models.Model):
     """What an expert reviews and a release ships: a panel image and its text."""
 
@@ -173,6 +193,8 @@ class Pair(models.Model):
     proposed = models.JSONField(
         default=dict, help_text="the machine's values, kept beside the expert's"
     )
+    reject_reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True)
+    reject_note = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock")
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -191,6 +213,34 @@ class Pair(models.Model):
 
     def __str__(self) -> str:
         return f"Pair {self.pk} ({self.status})"
+
+
+class Review(models.Model):
+    """One expert's decision on one item: the basis of throughput, timing and agreement."""
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        REJECTED = "rejected"
+
+    item_type = models.CharField(max_length=20, default="pair")
+    item_id = models.BigIntegerField()
+    textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="reviews")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    modality = models.CharField(max_length=20, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="claim to submit")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["item_type", "item_id"], name="review_item_idx"),
+            models.Index(fields=["expert", "created_at"], name="review_expert_day_idx"),
+            models.Index(fields=["textbook", "decision"], name="review_book_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert_id} {self.decision} {self.item_type}:{self.item_id}"
 
 
 class VQAItem(models.Model):
@@ -250,7 +300,8 @@ class ReviewEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["target_type", "target_id", "created_at"], name="event_target_idx")
+            models.Index(fields=["target_type", "target_id", "created_at"], name="event_target_idx"),
+            models.Index(fields=["actor", "action", "created_at"], name="event_actor_idx"),
         ]
         ordering = ["created_at", "id"]
 
@@ -273,6 +324,7 @@ class Claim(models.Model):
     item_id = models.BigIntegerField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     expires_at = models.DateTimeField(db_index=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
