@@ -146,6 +146,10 @@ FILE_UPLOAD_TEMP_DIR = None
 # --- ingest -------------------------------------------------------------------------------
 INGEST_CHUNK_PAGES = env_int("INGEST_CHUNK_PAGES", 20)
 CROP_DPI = env_int("CROP_DPI", 150)
+PAGE_PREVIEW_DPI = env_int("PAGE_PREVIEW_DPI", 96)
+
+# --- review -------------------------------------------------------------------------------
+CLAIM_MINUTES = env_int("CLAIM_MINUTES", 15)
 
 # --- celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")

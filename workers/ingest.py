@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from curation import extract
+from curation.extract.pagerender import render_pages
 from curation.models import Textbook
 from curation.services import ingest as ingest_service
 from curation.services.storage import local_pdf_path
@@ -30,8 +32,6 @@ def _live_book(book_id: int, run: int) -> Textbook | None:
 
 
 def _dpi() -> int:
-    from django.conf import settings
-
     return settings.CROP_DPI
 
 
@@ -43,6 +43,7 @@ def ingest_chunk(book_id: int, run: int, first: int, last: int) -> None:
     try:
         path = local_pdf_path(book.file, book.sha256)
         result = extract.extract_chunk(path, first, last, dpi=_dpi())
+        previews = render_pages(path, first, last, dpi=settings.PAGE_PREVIEW_DPI)
     except extract.PdfError as exc:
         ingest_service.fail_ingest(book_id, run, exc.message)
         return
@@ -52,7 +53,7 @@ def ingest_chunk(book_id: int, run: int, first: int, last: int) -> None:
             book_id, run, f"Pages {first}-{last} could not be processed: {exc!r}"
         )
         return
-    ingest_service.record_chunk(book_id, run, first, last, result)
+    ingest_service.record_chunk(book_id, run, first, last, result, page_images=previews)
 
 
 @shared_task(name="workers.ingest.finalize_ingest", **TASK_OPTIONS)

@@ -10,5 +10,6 @@ from curation.services.errors import ServiceError
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
+        body = {"code": exc.code, "detail": exc.message, **exc.extra}
+        return Response(body, status=exc.status)
     return drf_exception_handler(exc, context)

@@ -133,3 +133,42 @@ class TrainingRunUpdateSerializer(serializers.Serializer):
     metrics = serializers.DictField(required=False)
     artefacts_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
     error = serializers.CharField(required=False, allow_blank=True)
+
+
+class ReviewEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    actor = serializers.CharField(source="actor.username", default=None)
+    action = serializers.CharField()
+    before = serializers.JSONField()
+    after = serializers.JSONField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ClaimNextSerializer(serializers.Serializer):
+    textbook = serializers.IntegerField(required=False, allow_null=True)
+    modality = serializers.ChoiceField(
+        choices=["clinical", "dermoscopic", "pathological", "other"], required=False
+    )
+
+
+class PairChangesSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_blank=True)
+    modality = serializers.CharField(required=False)
+    diagnosis = serializers.CharField(required=False, allow_blank=True)
+    age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=120)
+    sex = serializers.ChoiceField(choices=["", "female", "male"], required=False)
+    flags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class PairReviewSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    action = serializers.ChoiceField(choices=["accept", "reject"])
+    changes = PairChangesSerializer(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PairRevertSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    event = serializers.IntegerField(min_value=1)

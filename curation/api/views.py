@@ -13,6 +13,7 @@ from curation.api import serializers as s
 from curation.api.base import RoleScopedViewSet
 from curation.models import Release, TrainingRun
 from curation.selectors import textbooks as select
+from curation.services import review as review_service
 from curation.services import textbooks as textbook_service
 from curation.services import training as training_service
 from curation.services.errors import UploadRejected
@@ -82,12 +83,83 @@ class FigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScoped
 
 
 class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
+    """Pairs, and their review: claim the next one, decide with a version, see history."""
+
     serializer_class = s.PairSerializer
     filterset_fields = ["textbook", "status", "modality"]
-    action_roles = {"*": READERS}
+    action_roles = {"*": READERS, "revert": STAFF}
 
     def get_queryset(self):
         return select.pairs()
+
+    @extend_schema(request=s.ClaimNextSerializer, responses={200: s.PairSerializer, 204: None})
+    @action(detail=False, methods=["post"], url_path="claim-next")
+    def claim_next(self, request):
+        """Lease the oldest unreviewed pair matching the filters (204 when none is left)."""
+        form = s.ClaimNextSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        pair = review_service.claim_next(
+            request.user,
+            review_service.QueueFilter(
+                textbook_id=form.validated_data.get("textbook"),
+                modality=form.validated_data.get("modality"),
+            ),
+        )
+        if pair is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.PairSerializer(pair).data)
+
+    @extend_schema(request=s.PairReviewSerializer, responses={200: s.PairSerializer})
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        """Accept (with edits) or reject. A stale ``version`` gets 409 with the stored state."""
+        form = s.PairReviewSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        pair = review_service.review_pair(
+            int(pk),
+            request.user,
+            version=data["version"],
+            action=data["action"],
+            changes=data.get("changes") or {},
+            reason=data["reason"],
+            note=data["note"],
+        )
+        return Response(s.PairSerializer(pair).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def skip(self, request, pk=None):
+        review_service.skip_pair(int(pk), request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def renew(self, request, pk=None):
+        """Extend this expert's lease on the pair."""
+        self.get_object()
+        review_service.renew_claim(request.user, int(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.ReviewEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        self.get_object()
+        return Response(s.ReviewEventSerializer(review_service.history(int(pk)), many=True).data)
+
+    @extend_schema(request=s.PairRevertSerializer, responses=s.PairSerializer)
+    @action(detail=True, methods=["post"])
+    def revert(self, request, pk=None):
+        """Curators: return the pair to its state after an earlier event (a new event)."""
+        form = s.PairRevertSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        pair = review_service.revert_pair(
+            int(pk),
+            request.user,
+            event_id=form.validated_data["event"],
+            version=form.validated_data["version"],
+        )
+        return Response(s.PairSerializer(pair).data)
 
 
 class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):

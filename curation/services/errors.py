@@ -6,10 +6,13 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, extra: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extra = extra or {}
         if status is not None:
             self.status = status
 

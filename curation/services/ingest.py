@@ -56,19 +56,20 @@ def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
     }
 
 
-def _upsert_pages(book: Textbook, pages: list[PageInfo]) -> dict[int, Page]:
+def _upsert_pages(
+    book: Textbook, pages: list[PageInfo], previews: dict[int, str]
+) -> dict[int, Page]:
     rows = {}
     for info in pages:
-        page, _ = Page.objects.update_or_create(
-            textbook=book,
-            number=info.number,
-            defaults={
-                "width": info.width,
-                "height": info.height,
-                "text": info.text,
-                "section": list(info.section),
-            },
-        )
+        values = {
+            "width": info.width,
+            "height": info.height,
+            "text": info.text,
+            "section": list(info.section),
+        }
+        if info.number in previews:
+            values["image"] = previews[info.number]
+        page, _ = Page.objects.update_or_create(textbook=book, number=info.number, defaults=values)
         rows[info.number] = page
     return rows
 
@@ -140,9 +141,21 @@ def _drop_vanished(book: Textbook, first: int, last: int, kept: set[int]) -> Non
             figure.delete()
 
 
-def record_chunk(book_id: int, run: int, first: int, last: int, result: ChunkResult) -> bool:
+def record_chunk(
+    book_id: int,
+    run: int,
+    first: int,
+    last: int,
+    result: ChunkResult,
+    *,
+    page_images: dict[int, bytes] | None = None,
+) -> bool:
     """Store one chunk's pages, figures, panels and pairs. Returns False when it was a no-op."""
     paths = _store_images(result.figures)
+    previews = {
+        number: store_bytes(data, prefix="pages", ext="jpg")
+        for number, data in (page_images or {}).items()
+    }
     with transaction.atomic():
         book = _lock_live_book(book_id, run)
         if book is None:
@@ -154,7 +167,7 @@ def record_chunk(book_id: int, run: int, first: int, last: int, result: ChunkRes
         )
         if chunk is None or chunk.status == IngestChunk.Status.DONE:
             return False
-        pages = _upsert_pages(book, result.pages)
+        pages = _upsert_pages(book, result.pages, previews)
         kept = set()
         for fig in result.figures:
             page = pages.get(fig.page) or Page.objects.get(textbook=book, number=fig.page)

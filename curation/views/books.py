@@ -26,8 +26,10 @@ class HomeView(RoleRequiredView):
 
     def get(self, request):
         roles = roles_of(request.user)
-        if roles & READERS:
+        if roles & STAFF:
             return redirect("book-list")
+        if EXPERT in roles:
+            return redirect("review-next")
         return redirect("api-docs")
 
 
@@ -110,7 +112,7 @@ class StoredFileView(RoleRequiredView):
     """Crops and PDFs are textbook content under copyright: served to signed-in roles only."""
 
     allowed_roles = READERS
-    prefixes = ("crops/", "books/")
+    prefixes = ("crops/", "books/", "pages/")
 
     def get(self, request, path: str):
         if ".." in path.split("/") or not path.startswith(self.prefixes):

@@ -1,0 +1,192 @@
+"""Review services: leases, decisions with versions, skips, reverts."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from curation.models import Claim, Pair, Review, ReviewEvent
+from curation.services import review as svc
+from curation.services.errors import Conflict, NotAllowed, ServiceError
+from tests.factories import make_book, make_pairs
+
+
+@pytest.fixture
+def book(db):
+    return make_book()
+
+
+@pytest.fixture
+def experts(make_user):
+    return make_user("ann", "expert"), make_user("bob", "expert")
+
+
+def test_next_gives_the_oldest_and_two_experts_never_share(book, experts):
+    pairs = make_pairs(book, 3)
+    ann, bob = experts
+    assert svc.claim_next(ann) == pairs[0]
+    assert svc.claim_next(bob) == pairs[1]
+    assert svc.claim_next(ann) == pairs[0]  # a reload gives the same item back
+    assert Claim.objects.count() == 2
+
+
+def test_filters_restrict_the_queue(book, experts):
+    other = make_book("Other")
+    make_pairs(book, 2)
+    derm = make_pairs(other, 1, modality="dermoscopic")[0]
+    ann, _ = experts
+    assert svc.claim_next(ann, svc.QueueFilter(textbook_id=other.pk)) == derm
+    svc.release_claim(ann, derm.pk)
+    assert svc.claim_next(ann, svc.QueueFilter(modality="dermoscopic")) == derm
+    assert svc.claim_next(ann, svc.QueueFilter(modality="pathological")) is None
+
+
+def test_expired_claims_return_to_the_queue_without_a_sweep(book, experts):
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    assert svc.claim_next(ann) == pair
+    assert svc.claim_next(bob) is None
+    Claim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert svc.claim_next(bob) == pair
+    assert Claim.objects.get().user == bob
+    Claim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert svc.expire_claims() == 1 and not Claim.objects.exists()
+
+
+def test_skipped_pairs_are_not_offered_again_to_the_same_expert(book, experts):
+    first, second = make_pairs(book, 2)
+    ann, bob = experts
+    assert svc.claim_next(ann) == first
+    svc.skip_pair(first.pk, ann)
+    assert svc.claim_next(ann) == second
+    assert svc.claim_next(bob) == first
+    assert ReviewEvent.objects.filter(action="pair.skipped", actor=ann).count() == 1
+
+
+def test_accept_as_proposed_then_edit(book, experts):
+    first, second = make_pairs(book, 2)
+    ann, _ = experts
+    svc.claim_next(ann)
+    done = svc.review_pair(first.pk, ann, version=1, action="accept")
+    assert done.status == "accepted" and done.version == 2 and done.reviewed_by == ann
+    assert not Claim.objects.filter(item_id=first.pk).exists()
+    review = Review.objects.get(item_id=first.pk)
+    assert review.decision == "accepted" and review.seconds is not None
+    event = ReviewEvent.objects.get(target_id=first.pk, action="pair.accepted")
+    assert event.before["status"] == "proposed" and event.after["status"] == "accepted"
+
+    edited = svc.review_pair(
+        second.pk, ann, version=1, action="accept",
+        changes={"modality": "dermoscopic", "age": "41", "flags": ["face"]},
+    )  # fmt: skip
+    assert edited.status == "edited" and edited.age == 41 and edited.flags == ["face"]
+    assert edited.proposed["modality"] == "clinical"  # the machine's values stay beside
+
+
+def test_stale_version_is_a_conflict_and_changes_nothing(book, experts):
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept", changes={"text": "Ann's text"})
+    with pytest.raises(Conflict) as err:
+        svc.review_pair(pair.pk, bob, version=1, action="accept", changes={"text": "Bob's"})
+    assert err.value.code == "stale" and err.value.status == 409
+    assert err.value.extra["current"]["text"] == "Ann's text"
+    assert err.value.extra["version"] == 2
+    pair.refresh_from_db()
+    assert pair.text == "Ann's text" and pair.version == 2
+
+
+def test_another_experts_live_claim_blocks_writes(book, experts):
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.claim_next(ann)
+    with pytest.raises(Conflict) as err:
+        svc.review_pair(pair.pk, bob, version=1, action="accept")
+    assert err.value.code == "claimed"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"action": "reject"}, "reason"),
+        ({"action": "reject", "reason": "other"}, "Explain"),
+        ({"action": "accept", "changes": {"modality": "mixed"}}, "modality"),
+        ({"action": "accept", "changes": {"age": 200}}, "age"),
+        ({"action": "accept", "changes": {"owner": "x"}}, "Unknown"),
+        ({"action": "accept", "changes": {"flags": ["sparkly"]}}, "flags"),
+        ({"action": "accept", "changes": {"text": "  "}}, "caption"),
+        ({"action": "delete"}, "action"),
+    ],
+)
+def test_invalid_decisions_are_refused(book, experts, kwargs, message):
+    pair = make_pairs(book, 1)[0]
+    with pytest.raises(ServiceError, match=message):
+        svc.review_pair(pair.pk, experts[0], version=1, **kwargs)
+    pair.refresh_from_db()
+    assert pair.status == "proposed" and pair.version == 1
+
+
+def test_reject_with_reason(book, experts):
+    pair = make_pairs(book, 1)[0]
+    out = svc.review_pair(pair.pk, experts[0], version=1, action="reject", reason="bad_crop")
+    assert out.status == "rejected" and out.reject_reason == "bad_crop"
+
+
+def test_revert_is_a_new_event_and_needs_a_curator(book, experts, make_user):
+    pair = make_pairs(book, 1)[0]
+    ann, _ = experts
+    svc.review_pair(pair.pk, ann, version=1, action="reject", reason="duplicate")
+    proposed_event = ReviewEvent.objects.get(target_id=pair.pk, action="pair.proposed")
+    with pytest.raises(NotAllowed):
+        svc.revert_pair(pair.pk, ann, event_id=proposed_event.pk, version=2)
+    curator = make_user("cur", "curator")
+    out = svc.revert_pair(pair.pk, curator, event_id=proposed_event.pk, version=2)
+    assert out.status == "proposed" and out.reject_reason == "" and out.version == 3
+    actions = [e.action for e in svc.history(pair.pk)]
+    assert actions == ["pair.proposed", "pair.rejected", "pair.reverted"]
+
+
+def test_people_without_a_review_role_cannot_review(book, make_user):
+    pair = make_pairs(book, 1)[0]
+    worker = make_user("gpu", "ml_worker")
+    with pytest.raises(NotAllowed):
+        svc.claim_next(worker)
+    with pytest.raises(NotAllowed):
+        svc.review_pair(pair.pk, worker, version=1, action="accept")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_pickers_never_get_the_same_pair(make_user):
+    book = make_book()
+    make_pairs(book, 12)
+    users = [make_user(f"e{i}", "expert") for i in range(6)]
+    got: dict[str, list[int]] = {}
+    errors = []
+
+    def work(user):
+        try:
+            mine = []
+            for _ in range(2):
+                pair = svc.claim_next(user)
+                if pair is None:
+                    break
+                mine.append(pair.pk)
+                svc.review_pair(pair.pk, user, version=pair.version, action="accept")
+            got[user.username] = mine
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    claimed = [pk for pks in got.values() for pk in pks]
+    assert len(claimed) == len(set(claimed)) == 12
+    assert Pair.objects.filter(status="accepted").count() == 12
+    assert Review.objects.count() == 12

@@ -1,0 +1,94 @@
+"""The review page and API: escaping, conflicts, reapply, history."""
+
+import pytest
+
+from curation.models import Pair
+from tests.factories import make_book, make_pairs
+
+XSS = 'Fig. 1.1 <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> naevus'
+
+
+@pytest.fixture
+def expert_client(client, make_user):
+    user = make_user("ann", "expert")
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_untrusted_caption_is_escaped(expert_client, db):
+    pair = make_pairs(make_book(), 1, caption=XSS)[0]
+    html = expert_client.get(f"/review/pairs/{pair.pk}/").content.decode()
+    assert "<script>window.pwned" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in html
+
+
+def test_next_redirects_to_a_claimed_pair_and_empty_queue_says_so(expert_client, db):
+    pair = make_pairs(make_book(), 1)[0]
+    response = expert_client.get("/review/next/")
+    assert response.status_code == 302 and response["Location"] == f"/review/pairs/{pair.pk}/"
+    expert_client.post(f"/review/pairs/{pair.pk}/", {"action": "accept", "version": 1,
+                       "text": pair.text, "modality": "clinical", "diagnosis": "psoriasis",
+                       "age": "40", "sex": "male"})  # fmt: skip
+    assert Pair.objects.get().status == "accepted"
+    empty = expert_client.get("/review/next/")
+    assert empty.status_code == 200 and b"Nothing left to review" in empty.content
+
+
+def test_stale_form_shows_conflict_and_reapply_works(expert_client, make_user, db):
+    pair = make_pairs(make_book(), 1)[0]
+    from curation.services import review as svc
+
+    other = make_user("bob", "expert")
+    svc.review_pair(pair.pk, other, version=1, action="accept", changes={"diagnosis": "eczema"})
+    form = {"action": "accept", "version": 1, "text": "My better caption", "modality": "clinical",
+            "diagnosis": "psoriasis", "age": "40", "sex": "male"}  # fmt: skip
+    conflict = expert_client.post(f"/review/pairs/{pair.pk}/", form)
+    assert conflict.status_code == 409
+    html = conflict.content.decode()
+    assert "changed while you were editing" in html and "eczema" in html
+    assert 'name="version" value="2"' in html
+    pair.refresh_from_db()
+    assert pair.text != "My better caption"  # nothing was overwritten
+    again = expert_client.post(f"/review/pairs/{pair.pk}/", {**form, "version": 2})
+    assert again.status_code == 302
+    pair.refresh_from_db()
+    assert pair.text == "My better caption" and pair.version == 3
+
+
+def test_api_claim_review_conflict_history(api_client_for, db):
+    book = make_book()
+    pair = make_pairs(book, 1)[0]
+    ann = api_client_for("expert", username="ann")
+    bob = api_client_for("expert", username="bob")
+    claimed = ann.post("/api/pairs/claim-next/", {"textbook": book.pk}, format="json")
+    assert claimed.status_code == 200 and claimed.json()["id"] == pair.pk
+    assert bob.post("/api/pairs/claim-next/", {}, format="json").status_code == 204
+    blocked = bob.post(f"/api/pairs/{pair.pk}/review/", {"version": 1, "action": "accept"},
+                       format="json")  # fmt: skip
+    assert blocked.status_code == 409 and blocked.json()["code"] == "claimed"
+    ok = ann.post(f"/api/pairs/{pair.pk}/review/",
+                  {"version": 1, "action": "accept", "changes": {"sex": "female"}},
+                  format="json")  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["status"] == "edited"
+    stale = ann.post(f"/api/pairs/{pair.pk}/review/", {"version": 1, "action": "reject",
+                     "reason": "duplicate"}, format="json")  # fmt: skip
+    assert stale.status_code == 409 and stale.json()["current"]["sex"] == "female"
+    bad = ann.post(f"/api/pairs/{pair.pk}/review/", {"version": "x"}, format="json")
+    assert bad.status_code == 400
+    history = ann.get(f"/api/pairs/{pair.pk}/history/").json()
+    assert [e["action"] for e in history] == ["pair.proposed", "pair.edited"]
+    assert history[1]["actor"] == "ann" and history[1]["after"]["sex"] == "female"
+    revert = ann.post(f"/api/pairs/{pair.pk}/revert/", {"version": 2, "event": history[0]["id"]},
+                      format="json")  # fmt: skip
+    assert revert.status_code == 403
+    curator = api_client_for("curator")
+    reverted = curator.post(f"/api/pairs/{pair.pk}/revert/",
+                            {"version": 2, "event": history[0]["id"]}, format="json")  # fmt: skip
+    assert reverted.status_code == 200 and reverted.json()["status"] == "proposed"
+
+
+def test_openapi_schema_documents_review_endpoints(client, db):
+    schema = client.get("/api/schema/").content.decode()
+    for path in ("/api/pairs/claim-next/", "/api/pairs/{id}/review/", "/api/pairs/{id}/history/"):
+        assert path in schema
