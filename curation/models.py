@@ -300,7 +300,9 @@ class ReviewEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["target_type", "target_id", "created_at"], name="event_target_idx"),
+            models.Index(
+                fields=["target_type", "target_id", "created_at"], name="event_target_idx"
+            ),
             models.Index(fields=["actor", "action", "created_at"], name="event_actor_idx"),
         ]
         ordering = ["created_at", "id"]
