@@ -46,7 +46,8 @@ def login(page, live_server, make_user):
         page.fill("#id_username", username)
         page.fill("#id_password", "pw-for-tests")
         page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server.url}/books/")
+        page.wait_for_load_state()
+        assert "/accounts/login/" not in page.url, "login failed"
         return page
 
     return do
