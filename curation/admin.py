@@ -84,3 +84,14 @@ class ReleaseItemAdmin(ReadOnlyAdmin):
 @admin.register(models.TrainingRun)
 class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = ["release", "stage", "status", "progress", "created_at"]
+
+
+@admin.register(models.Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "expert", "item_type", "item_id", "decision", "seconds"]
+    list_filter = ["decision", "item_type"]
+
+
+@admin.register(models.ProjectSettings)
+class ProjectSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["reviews_per_item", "updated_at"]

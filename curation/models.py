@@ -180,6 +180,7 @@ class Pair(models.Model):
         ACCEPTED = "accepted"
         EDITED = "edited"
         REJECTED = "rejected"
+        DISPUTED = "disputed"  # reviewers disagreed: waits in the adjudication queue
 
     panel = models.OneToOneField(Panel, on_delete=models.CASCADE, related_name="pair")
     textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="pairs")
@@ -229,6 +230,8 @@ class Review(models.Model):
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     decision = models.CharField(max_length=10, choices=Decision.choices)
     modality = models.CharField(max_length=20, blank=True)
+    values = models.JSONField(default=dict, blank=True, help_text="the reviewer's field values")
+    adjudication = models.BooleanField(default=False, help_text="a senior's final word")
     seconds = models.FloatField(null=True, blank=True, help_text="claim to submit")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -241,6 +244,25 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.expert_id} {self.decision} {self.item_type}:{self.item_id}"
+
+
+class ProjectSettings(models.Model):
+    """Project-wide review settings: one row, changed by curators through a service."""
+
+    reviews_per_item = models.PositiveSmallIntegerField(
+        default=1, help_text="independent expert reviews each pair needs (2+: agreement)"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "project settings"
+
+    def __str__(self) -> str:
+        return f"{self.reviews_per_item} review(s) per item"
+
+    @classmethod
+    def current(cls) -> ProjectSettings:
+        return cls.objects.get_or_create(pk=1)[0]
 
 
 class VQAItem(models.Model):
@@ -339,6 +361,8 @@ class Claim(models.Model):
 
 
 class Release(models.Model):
+    """A dataset release: a filter, frozen membership, and (once ready) immutable files."""
+
     class Status(models.TextChoices):
         DRAFT = "draft"
         BUILDING = "building"
@@ -347,7 +371,9 @@ class Release(models.Model):
 
     name = models.SlugField(max_length=100)
     version = models.CharField(max_length=30)
+    description = models.TextField(blank=True)
     filter = models.JSONField(default=dict)
+    split = models.JSONField(default=dict, blank=True, help_text="rule, seed and ratios")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     manifest_sha256 = models.CharField(max_length=SHA256_LEN, blank=True)
     counts = models.JSONField(default=dict, blank=True)
@@ -357,22 +383,40 @@ class Release(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Build state. ``build_token`` names the current attempt: a late task of an older attempt
+    # finds a different token and does nothing.
+    build_token = models.CharField(max_length=32, blank=True)
+    phase = models.CharField(max_length=20, blank=True)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    build_started_at = models.DateTimeField(null=True, blank=True)
+    build_finished_at = models.DateTimeField(null=True, blank=True)
+    path = models.CharField(
+        max_length=300, blank=True, help_text="storage folder of the published release"
+    )
+    archive_sha256 = models.CharField(max_length=SHA256_LEN, blank=True)
+    archive_size = models.BigIntegerField(default=0)
+    file_count = models.PositiveIntegerField(default=0)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="uniq_release_version")
         ]
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
 
 
 class ReleaseItem(models.Model):
-    """Frozen membership of a release: which pair, in which split."""
+    """Frozen membership of a release: which pair, in which split, with what content."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
     pair = models.ForeignKey(Pair, on_delete=models.PROTECT)
     split = models.CharField(max_length=10)
+    fingerprint = models.CharField(
+        max_length=SHA256_LEN, blank=True, help_text="sha256 of the pair's lines as released"
+    )
 
     class Meta:
         constraints = [
