@@ -25,7 +25,7 @@ def make_pairs(book: Textbook, count: int, *, modality: str = "clinical", captio
     pairs = []
     for i in range(count):
         page = book.pages.get(number=i % book.page_count + 1)
-        label = f"{page.number}.{i + 1}"
+        label = f"{page.number}.{next(_seq)}"
         text = caption or f"Fig. {label} Plaque psoriasis in a 40-year-old man."
         figure = Figure.objects.create(
             textbook=book, page=page, label=label, bbox=[50, 60, 300, 400], caption=text,

@@ -172,3 +172,7 @@ class PairReviewSerializer(serializers.Serializer):
 class PairRevertSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     event = serializers.IntegerField(min_value=1)
+
+
+class ProjectSettingsSerializer(serializers.Serializer):
+    reviews_per_item = serializers.IntegerField(min_value=1, max_value=5)

@@ -10,14 +10,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from curation.api import serializers as s
-from curation.api.base import RoleScopedViewSet
-from curation.models import Release, TrainingRun
+from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
+from curation.models import ProjectSettings
+from curation.selectors import dashboard as dashboard_select
 from curation.selectors import textbooks as select
 from curation.services import review as review_service
 from curation.services import textbooks as textbook_service
-from curation.services import training as training_service
 from curation.services.errors import UploadRejected
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, ML_WORKER
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
 STAFF = frozenset({CURATOR, ADMIN})
 READERS = frozenset({CURATOR, EXPERT, ADMIN})
@@ -162,35 +162,36 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
         return Response(s.PairSerializer(pair).data)
 
 
-class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
-    serializer_class = s.ReleaseSerializer
-    action_roles = {"*": frozenset({CURATOR, ADMIN, ML_WORKER})}
+class DashboardView(RoleScopedAPIView):
+    """Progress per book and modality, throughput, timing and agreement (curators)."""
 
-    def get_queryset(self):
-        return Release.objects.all()
+    action_roles = {"get": STAFF}
 
-
-class TrainingRunViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, RoleScopedViewSet
-):
-    serializer_class = s.TrainingRunSerializer
-    filterset_fields = ["release", "stage", "status"]
-    action_roles = {"*": frozenset({CURATOR, ADMIN, ML_WORKER})}
-
-    def get_queryset(self):
-        return TrainingRun.objects.select_related("release")
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        serializer.instance = training_service.create_training_run(
-            data["release"], data["stage"], data.get("config", {}), self.request.user
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response(
+            {
+                "progress": dashboard_select.progress(),
+                "throughput": dashboard_select.throughput(),
+                "median_seconds": dashboard_select.median_seconds(),
+                "agreement": dashboard_select.agreement(),
+            }
         )
 
-    @extend_schema(request=s.TrainingRunUpdateSerializer, responses=s.TrainingRunSerializer)
-    def partial_update(self, request, pk=None):
-        """A worker's progress report: status, progress, metrics (merged), artefacts."""
-        self.get_object()
-        form = s.TrainingRunUpdateSerializer(data=request.data)
+
+class ReviewSettingsView(RoleScopedAPIView):
+    action_roles = {"get": READERS, "put": STAFF}
+
+    @extend_schema(responses=s.ProjectSettingsSerializer)
+    def get(self, request):
+        current = ProjectSettings.current()
+        return Response({"reviews_per_item": current.reviews_per_item})
+
+    @extend_schema(request=s.ProjectSettingsSerializer, responses=s.ProjectSettingsSerializer)
+    def put(self, request):
+        form = s.ProjectSettingsSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        run = training_service.report_training_run(int(pk), request.user, form.validated_data)
-        return Response(s.TrainingRunSerializer(run).data)
+        current = review_service.set_reviews_per_item(
+            request.user, form.validated_data["reviews_per_item"]
+        )
+        return Response({"reviews_per_item": current.reviews_per_item})

@@ -14,7 +14,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from curation.models import Claim, Flag, Modality, Pair, RejectReason, Review, ReviewEvent, Sex
+from curation.agreement import accept_class
+from curation.models import (
+    Claim,
+    Flag,
+    Modality,
+    Pair,
+    ProjectSettings,
+    RejectReason,
+    Review,
+    ReviewEvent,
+    Sex,
+)
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, NotAllowed, ServiceError
 from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, has_any_role
@@ -23,6 +34,7 @@ ITEM = "pair"
 EDITABLE = ("text", "modality", "diagnosis", "age", "sex", "flags")
 SNAPSHOT = ("status", *EDITABLE, "reject_reason", "reject_note")
 REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
+ADJUDICATORS = frozenset({CURATOR, ADMIN})
 PAIR_MODALITIES = {m for m in Modality.values if m != Modality.MIXED}
 
 
@@ -62,6 +74,8 @@ def claim_next(user, filters: QueueFilter | None = None) -> Pair | None:
     """
     _require(user, REVIEWERS, "review")
     filters = filters or QueueFilter()
+    if filters.status == Pair.Status.DISPUTED:
+        _require(user, ADJUDICATORS, "adjudicate")
     for _ in range(5):
         with transaction.atomic():
             now = timezone.now()
@@ -83,6 +97,12 @@ def claim_next(user, filters: QueueFilter | None = None) -> Pair | None:
                 actor=user, action="pair.skipped", target_type=ITEM
             ).values("target_id")
             candidates = Pair.objects.filter(status=filters.status)
+            if filters.status == Pair.Status.PROPOSED:
+                # With several reviews per item, each goes to a different expert.
+                mine = Review.objects.filter(
+                    expert=user, item_type=ITEM, adjudication=False
+                ).values("item_id")
+                candidates = candidates.exclude(pk__in=mine)
             if filters.textbook_id is not None:
                 candidates = candidates.filter(textbook_id=filters.textbook_id)
             if filters.modality:
@@ -221,6 +241,34 @@ def _decision_status(pair: Pair) -> str:
     return Pair.Status.ACCEPTED
 
 
+def _reviewer_values(pair: Pair, clean: dict) -> dict:
+    values = {field: getattr(pair, field) for field in EDITABLE}
+    values.update(clean)
+    return values
+
+
+def _round_reviews(pair: Pair) -> list[Review]:
+    """Independent reviews of the pair since it was last reverted to be reviewed again."""
+    reviews = Review.objects.filter(item_type=ITEM, item_id=pair.pk, adjudication=False)
+    last_revert = (
+        ReviewEvent.objects.filter(target_type=ITEM, target_id=pair.pk, action="pair.reverted")
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last_revert is not None:
+        reviews = reviews.filter(created_at__gt=last_revert)
+    return list(reviews.order_by("created_at", "id"))
+
+
+def _consensus(reviews: list[Review]) -> bool:
+    """Reviewers agree when they agree on accept/reject and, if accepted, on modality."""
+    classes = {accept_class(r.decision) for r in reviews}
+    if classes != {"accepted"}:
+        return classes == {"rejected"}
+    return len({r.modality for r in reviews}) == 1
+
+
 def review_pair(
     pair_id: int,
     user,
@@ -231,7 +279,12 @@ def review_pair(
     reason: str = "",
     note: str = "",
 ) -> Pair:
-    """Record an expert's decision: ``accept`` (as shown, with any edits) or ``reject``."""
+    """Record an expert's decision: ``accept`` (as shown, with any edits) or ``reject``.
+
+    With one review per item the decision is final. With more, each expert decides blind and
+    the pair stays ``proposed`` until the last review: agreement finalises it, disagreement
+    sends it to the adjudication queue (``disputed``), where a curator's decision is final.
+    """
     _require(user, REVIEWERS, "review")
     if action not in ("accept", "reject"):
         raise ServiceError("invalid", "action must be accept or reject.")
@@ -244,33 +297,90 @@ def review_pair(
     with transaction.atomic():
         pair, claim = _lock_for_write(pair_id, user, version)
         before = snapshot(pair)
-        for field, value in clean.items():
-            setattr(pair, field, value)
-        if action == "reject":
-            pair.status = Pair.Status.REJECTED
-            pair.reject_reason, pair.reject_note = reason, note.strip()
-        else:
-            if not pair.text:
-                raise ServiceError("invalid", "An accepted pair needs its caption text.")
-            pair.status = _decision_status(pair)
-            pair.reject_reason, pair.reject_note = "", ""
+        needed = ProjectSettings.current().reviews_per_item
+        adjudicating = pair.status == Pair.Status.DISPUTED
+        if adjudicating:
+            _require(user, ADJUDICATORS, "adjudicate")
+        blind = needed > 1 and pair.status == Pair.Status.PROPOSED and not adjudicating
+        values = _reviewer_values(pair, clean)
+        if action == "accept" and not values["text"]:
+            raise ServiceError("invalid", "An accepted pair needs its caption text.")
+        probe = Pair(proposed=pair.proposed, **values)
+        decision = Pair.Status.REJECTED if action == "reject" else _decision_status(probe)
+        if blind and any(r.expert_id == user.pk for r in _round_reviews(pair)):
+            raise Conflict("already_reviewed", "You already reviewed this pair.")
+
         now = timezone.now()
-        pair.version += 1
-        pair.reviewed_by, pair.reviewed_at = user, now
-        pair.save()
-        seconds = (now - claim.created_at).total_seconds() if claim else None
         Review.objects.create(
             item_type=ITEM,
             item_id=pair.pk,
             textbook_id=pair.textbook_id,
             expert=user,
-            decision=pair.status,
-            modality=pair.modality,
-            seconds=seconds,
+            decision=decision,
+            modality=values["modality"],
+            values={**values, "reject_reason": reason, "reject_note": note.strip()},
+            adjudication=adjudicating,
+            seconds=(now - claim.created_at).total_seconds() if claim else None,
         )
-        record_event(user, pair, f"pair.{pair.status}", before=before, after=snapshot(pair))
+        event_note = ""
+        if blind:
+            reviews = _round_reviews(pair)
+            if len(reviews) < needed:
+                final = None
+                event_action = "pair.reviewed"
+                event_note = f"review {len(reviews)} of {needed}"
+            elif _consensus(reviews):
+                final = reviews[-1]
+                event_note = f"consensus of {len(reviews)} reviews"
+            else:
+                final = None
+                pair.status = Pair.Status.DISPUTED
+                event_action = "pair.disputed"
+                event_note = f"{len(reviews)} reviews disagree"
+        else:
+            final = Review(decision=decision, values={**values, "reject_reason": reason,
+                                                      "reject_note": note.strip()})  # fmt: skip
+        if final is not None:
+            for field in EDITABLE:
+                setattr(pair, field, final.values[field])
+            pair.status = final.decision
+            if final.decision == Pair.Status.REJECTED:
+                pair.reject_reason = final.values["reject_reason"]
+                pair.reject_note = final.values["reject_note"]
+            else:
+                pair.reject_reason, pair.reject_note = "", ""
+            pair.reviewed_by, pair.reviewed_at = user, now
+            event_action = f"pair.{pair.status}"
+            if adjudicating:
+                event_note = "adjudicated"
+        pair.version += 1
+        pair.save()
+        after = snapshot(pair) if not blind or final else {**values, "decision": decision}
+        record_event(user, pair, event_action, before=before, after=after, note=event_note)
         Claim.objects.filter(item_type=ITEM, item_id=pair.pk).delete()
     return pair
+
+
+def reviews_of(pair_id: int) -> list[Review]:
+    return list(
+        Review.objects.filter(item_type=ITEM, item_id=pair_id)
+        .select_related("expert")
+        .order_by("created_at", "id")
+    )
+
+
+def set_reviews_per_item(user, value: int) -> ProjectSettings:
+    _require(user, ADJUDICATORS, "change project settings")
+    if not 1 <= value <= 5:
+        raise ServiceError("invalid", "Reviews per item must be between 1 and 5.")
+    with transaction.atomic():
+        current = ProjectSettings.objects.select_for_update().get_or_create(pk=1)[0]
+        before = {"reviews_per_item": current.reviews_per_item}
+        current.reviews_per_item = value
+        current.save()
+        record_event(user, current, "settings.changed", before=before, after={
+            "reviews_per_item": value})  # fmt: skip
+    return current
 
 
 def skip_pair(pair_id: int, user) -> None:

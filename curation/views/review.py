@@ -24,15 +24,17 @@ MODALITY_KEYS = [
     ("3", Modality.PATHOLOGICAL),
     ("4", Modality.OTHER),
 ]
-FILTER_KEYS = ("book", "modality")
+FILTER_KEYS = ("book", "modality", "queue")
 
 
 def _filters(params) -> review_service.QueueFilter:
     book = params.get("book") or None
     modality = params.get("modality") or None
+    adjudication = params.get("queue") == "adjudication"
     return review_service.QueueFilter(
         textbook_id=int(book) if book and book.isdigit() else None,
         modality=modality if modality in Modality.values else None,
+        status=Pair.Status.DISPUTED if adjudication else Pair.Status.PROPOSED,
     )
 
 
@@ -45,7 +47,11 @@ class ReviewNextView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
     def get(self, request):
-        pair = review_service.claim_next(request.user, _filters(request.GET))
+        try:
+            pair = review_service.claim_next(request.user, _filters(request.GET))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("home")
         if pair is None:
             return render(request, "review/empty.html", {"query": _query(request.GET)})
         return redirect(reverse("review-pair", args=[pair.pk]) + _query(request.GET))
@@ -72,7 +78,8 @@ class PairReviewView(RoleRequiredView):
         if ctx is None:
             raise Http404
         claim = review_service.claim_of(pair_id)
-        if claim is None and ctx.pair.status == Pair.Status.PROPOSED:
+        reviewable = (Pair.Status.PROPOSED, Pair.Status.DISPUTED)
+        if claim is None and ctx.pair.status in reviewable:
             claim = review_service.renew_claim(request.user, pair_id)
         page = ctx.figure.page
         context = {
@@ -86,6 +93,10 @@ class PairReviewView(RoleRequiredView):
             "reasons": RejectReason.choices,
             "query": _query(request.GET),
             "can_revert": bool(roles_of(request.user) & {CURATOR, ADMIN}),
+            # Reviews are blind until the pair is decided; adjudicators see them side by side.
+            "reviews": review_service.reviews_of(pair_id)
+            if ctx.pair.status == Pair.Status.DISPUTED and roles_of(request.user) & {CURATOR, ADMIN}
+            else [],
             "proposed_json": json.dumps(ctx.pair.proposed, ensure_ascii=False),
             **extra,
         }

@@ -1,0 +1,48 @@
+"""Inter-rater agreement. Pure functions: no Django, so they are easy to check by hand."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters over the same items; None when it is undefined."""
+    if len(a) != len(b):
+        raise ValueError("both raters must rate the same items")
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    count_a, count_b = Counter(a), Counter(b)
+    expected = sum(count_a[k] * count_b[k] for k in count_a.keys() | count_b.keys()) / (n * n)
+    if expected == 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1.0 - expected)
+
+
+def fleiss_kappa(items: Sequence[Sequence[str]]) -> float | None:
+    """Fleiss' kappa: each item rated by the same number (>= 2) of raters."""
+    items = [list(ratings) for ratings in items if ratings]
+    if not items:
+        return None
+    raters = len(items[0])
+    if raters < 2 or any(len(r) != raters for r in items):
+        raise ValueError("every item needs the same number (>= 2) of ratings")
+    total = len(items) * raters
+    category_totals: Counter[str] = Counter()
+    agreement = 0.0
+    for ratings in items:
+        counts = Counter(ratings)
+        category_totals.update(counts)
+        agreement += (sum(c * c for c in counts.values()) - raters) / (raters * (raters - 1))
+    p_bar = agreement / len(items)
+    p_e = sum((c / total) ** 2 for c in category_totals.values())
+    if p_e == 1.0:
+        return 1.0 if p_bar == 1.0 else None
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def accept_class(decision: str) -> str:
+    """Accept-or-reject view of a decision: an edit is an acceptance of the image."""
+    return "rejected" if decision == "rejected" else "accepted"

@@ -1,0 +1,7 @@
+"""Allow `python -m ml`."""
+
+import sys
+
+from ml.cli import main
+
+sys.exit(main())

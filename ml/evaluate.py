@@ -1,0 +1,147 @@
+"""`python -m ml eval`: generate answers on a release's test split and score them offline.
+
+Prompts come from `ml.chat.prompt_for_generation`, the same template path training uses; the
+decoding parameters are written next to the scores so numbers are never quoted without them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.chat import prompt_for_generation
+from ml.collator import load_image
+from ml.config import Config
+from ml.loop import _to_device, save_json, setup_distributed
+from ml.metrics import Prediction, evaluate
+from ml.modeling import (
+    PROJECTOR_FILE,
+    load_base_model,
+    load_processor,
+    load_projector,
+    model_family,
+    torch_dtype,
+)
+from ml.release import Release
+from ml.stages.common import effective_config
+
+MODALITY_PROMPT = "Is this a clinical photograph, a dermoscopic image or a histopathology image?"
+MODALITY_LABELS = {"clinical": "clinical", "dermoscopic": "dermoscop", "pathological": "histo"}
+
+
+def load_for_eval(cfg: Config, device: torch.device) -> tuple[Any, Any]:
+    """Base model plus the trained adapter/projector in `train.init_from`, in eval mode."""
+    trained = Path(cfg.train.init_from) if cfg.train.init_from else None
+    proc_dir = trained / "processor" if trained and (trained / "processor").is_dir() else None
+    processor = load_processor(proc_dir or cfg.model.path)
+    model = load_base_model(cfg.model, device=device)
+    if trained and (trained / PROJECTOR_FILE).is_file():
+        load_projector(model, model_family(model), trained / PROJECTOR_FILE)
+    if trained and (trained / "adapter").is_dir():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, trained / "adapter").to(device)
+    model.eval()
+    return model, processor
+
+
+def eval_items(release: Release, split: str) -> list[dict[str, Any]]:
+    """VQA items, plus one zero-shot modality question per pair (classification)."""
+    pairs = {p.id: p for p in release.pairs()}
+    items = []
+    for v in release.vqa(split):
+        pair = pairs.get(v.pair_id)
+        items.append(
+            {
+                "image": release.image_path(v.image),
+                "question": v.question,
+                "reference": v.answer,
+                "modality": pair.modality if pair else None,
+                "question_type": v.question_type,
+                "label": None,
+            }
+        )
+    for p in release.pairs(split):
+        items.append(
+            {
+                "image": release.image_path(p.image),
+                "question": MODALITY_PROMPT,
+                "reference": p.modality,
+                "modality": p.modality,
+                "question_type": "modality_classification",
+                "label": MODALITY_LABELS.get(p.modality, p.modality),
+            }
+        )
+    return items
+
+
+@torch.no_grad()
+def generate(model: Any, processor: Any, items: list[dict], cfg: Config, device) -> list[str]:
+    """Greedy (by default) answers for `items`, batched with left padding."""
+    dtype = torch_dtype(cfg.model.dtype)
+    tok = processor.tokenizer
+    answers: list[str] = []
+    for start in range(0, len(items), cfg.eval.batch_size):
+        chunk = items[start : start + cfg.eval.batch_size]
+        prompts = [prompt_for_generation(processor, it["question"]) for it in chunk]
+        images = [load_image(it["image"]) for it in chunk]
+        batch = processor(
+            text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left"
+        )
+        batch = _to_device(dict(batch), device, dtype)
+        out = model.generate(
+            **batch,
+            max_new_tokens=cfg.eval.max_new_tokens,
+            do_sample=cfg.eval.do_sample,
+            num_beams=cfg.eval.num_beams,
+            pad_token_id=tok.pad_token_id,
+        )
+        new = out[:, batch["input_ids"].shape[1] :]
+        answers.extend(t.strip() for t in tok.batch_decode(new, skip_special_tokens=True))
+    return answers
+
+
+def run_eval(cfg: Config) -> dict[str, Any]:
+    """Evaluate and write `eval.json` and `predictions.jsonl` into `train.output_dir`."""
+    dist = setup_distributed()
+    cfg = effective_config(cfg, dist)
+    if not cfg.data.release:
+        raise ValueError("data.release must name a release folder")
+    release = Release(cfg.data.release, verify=cfg.data.verify)
+    items = eval_items(release, cfg.data.eval_split)
+    if cfg.data.limit:
+        items = items[: cfg.data.limit]
+    model, processor = load_for_eval(cfg, dist.device)
+    answers = generate(model, processor, items, cfg, dist.device)
+    preds = [
+        Prediction(
+            reference=it["reference"],
+            prediction=ans,
+            modality=it["modality"],
+            question_type=it["question_type"],
+            label=it["label"],
+        )
+        for it, ans in zip(items, answers, strict=True)
+    ]
+    vqa = [p for p in preds if p.label is None]
+    cls = [p for p in preds if p.label is not None]
+    scores = {
+        "release": release.name,
+        "split": cfg.data.eval_split,
+        "model": cfg.model.path,
+        "trained": cfg.train.init_from,
+        "decoding": asdict(cfg.eval),
+        "vqa": evaluate(vqa),
+        "modality_classification": evaluate(cls, labels=list(MODALITY_LABELS.values())),
+    }
+    out = Path(cfg.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(out / "eval.json", scores)
+    with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
+        for p in preds:
+            fh.write(json.dumps(asdict(p)) + "\n")
+    return scores

@@ -1,0 +1,170 @@
+"""Offline text and classification metrics, computed per modality.
+
+BLEU implementations disagree on short answers (smoothing, brevity penalty, corpus vs
+sentence level), so the one used here is spelled out: sentence-level BLEU-n with uniform
+cumulative weights over 1..n-grams, clipped counts, the standard brevity penalty, and
+Chen & Cherry (2014) smoothing method 1 (a zero n-gram match count is replaced by
+epsilon=0.1), averaged over items; the same definition as NLTK's `sentence_bleu` with
+`SmoothingFunction().method1`. Text is lower-cased and split into word/punctuation tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BLEU_NAME = "sentence-BLEU, uniform cumulative weights, Chen-Cherry smoothing method1 (eps=0.1)"
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word and punctuation tokens."""
+    return _TOKEN.findall(text.lower())
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def sentence_bleu(reference: str, hypothesis: str, max_n: int = 4, eps: float = 0.1) -> float:
+    """BLEU-`max_n` of one hypothesis against one reference (see module docstring)."""
+    ref, hyp = tokenize(reference), tokenize(hypothesis)
+    if not hyp or not ref:
+        return 0.0
+    log_sum = 0.0
+    for n in range(1, max_n + 1):
+        hyp_counts = _ngrams(hyp, n)
+        denom = max(1, sum(hyp_counts.values()))
+        ref_counts = _ngrams(ref, n)
+        match = sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
+        precision = (match if match > 0 else eps) / denom
+        log_sum += math.log(precision) / max_n
+    bp = 1.0 if len(hyp) > len(ref) else math.exp(1 - len(ref) / len(hyp))
+    return bp * math.exp(log_sum)
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(reference: str, hypothesis: str) -> float:
+    """ROUGE-L F1 (longest common subsequence; beta=1, as Google's rouge-score)."""
+    ref, hyp = tokenize(reference), tokenize(hypothesis)
+    if not ref or not hyp:
+        return 0.0
+    lcs = _lcs(ref, hyp)
+    if lcs == 0:
+        return 0.0
+    p, r = lcs / len(hyp), lcs / len(ref)
+    return 2 * p * r / (p + r)
+
+
+def token_recall(reference: str, hypothesis: str) -> float:
+    """Share of distinct reference tokens that appear in the hypothesis (LLaVA-Med's recall)."""
+    ref = set(tokenize(reference))
+    if not ref:
+        return 0.0
+    return len(ref & set(tokenize(hypothesis))) / len(ref)
+
+
+def yes_no(text: str) -> str | None:
+    """'yes' or 'no' from the first such word of an answer, else None."""
+    for tok in tokenize(text):
+        if tok in ("yes", "no"):
+            return tok
+    return None
+
+
+def match_label(text: str, labels: Iterable[str]) -> str | None:
+    """Zero-shot classification by substring: the label found earliest (longest on ties)."""
+    low = text.lower()
+    best: tuple[int, int, str] | None = None
+    for label in labels:
+        pos = low.find(label.lower())
+        if pos >= 0:
+            key = (pos, -len(label), label)
+            if best is None or key < best:
+                best = key
+    return best[2] if best else None
+
+
+def classification_scores(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, float]:
+    """Accuracy, macro-F1 and balanced accuracy over the gold classes (no match counts wrong)."""
+    classes = sorted(set(gold))
+    n = len(gold)
+    acc = sum(g == p for g, p in zip(gold, pred, strict=True)) / n if n else 0.0
+    f1s, recalls = [], []
+    for c in classes:
+        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
+        fp = sum(g != c and p == c for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == c and p != c for g, p in zip(gold, pred, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        recalls.append(recall)
+    return {
+        "accuracy": acc,
+        "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0,
+        "balanced_accuracy": sum(recalls) / len(recalls) if recalls else 0.0,
+        "n": n,
+    }
+
+
+@dataclass
+class Prediction:
+    """One generated answer with what it is scored against."""
+
+    reference: str
+    prediction: str
+    modality: str | None = None
+    question_type: str | None = None
+    label: str | None = None  # gold class for zero-shot classification items
+
+
+def text_scores(preds: Sequence[Prediction]) -> dict[str, float]:
+    """Mean BLEU-1..4, ROUGE-L and token recall, plus yes/no accuracy on closed items."""
+    out: dict[str, float] = {"n": len(preds)}
+    if not preds:
+        return out
+    for n in range(1, 5):
+        out[f"bleu{n}"] = sum(sentence_bleu(p.reference, p.prediction, n) for p in preds) / len(
+            preds
+        )
+    out["rouge_l"] = sum(rouge_l(p.reference, p.prediction) for p in preds) / len(preds)
+    out["token_recall"] = sum(token_recall(p.reference, p.prediction) for p in preds) / len(preds)
+    closed = [p for p in preds if yes_no(p.reference) and len(tokenize(p.reference)) <= 3]
+    if closed:
+        out["yes_no_accuracy"] = sum(yes_no(p.prediction) == yes_no(p.reference) for p in closed)
+        out["yes_no_accuracy"] /= len(closed)
+        out["yes_no_n"] = len(closed)
+    return out
+
+
+def evaluate(preds: Sequence[Prediction], labels: Sequence[str] = ()) -> dict[str, Any]:
+    """All metrics, overall and per modality; classification where items carry a label."""
+    groups: dict[str, list[Prediction]] = defaultdict(list)
+    for p in preds:
+        groups["all"].append(p)
+        groups[p.modality or "unknown"].append(p)
+    result: dict[str, Any] = {"bleu_implementation": BLEU_NAME}
+    for name, items in sorted(groups.items()):
+        scores: dict[str, Any] = text_scores(items)
+        labelled = [p for p in items if p.label is not None]
+        if labelled:
+            candidates = list(labels) or sorted({p.label for p in labelled})
+            scores["classification"] = classification_scores(
+                [p.label for p in labelled],
+                [match_label(p.prediction, candidates) for p in labelled],
+            )
+        result[name] = scores
+    return result

@@ -1,0 +1,72 @@
+"""Caption alignment and instruction SFT: the same loop, different examples, answers-only loss.
+
+`align` trains on captions phrased as "describe" instructions (LLaVA stage 1: usually
+projector only, `lora.enabled: false`); `sft` trains on VQA conversations plus the captions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ml.collator import ChatCollator, sequence_length_hint
+from ml.config import Config
+from ml.data import caption_examples, sft_examples
+from ml.loop import LogFn, fit, setup_distributed
+from ml.modeling import load_for_training, torch_dtype
+from ml.release import Release
+from ml.stages.common import effective_config, print_log, save_stage
+
+
+def sft_loss(model: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean token cross-entropy over answer tokens (the model shifts labels itself)."""
+    out = model(**batch)
+    return out.loss, {}
+
+
+def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
+    dist = setup_distributed()
+    cfg = effective_config(cfg, dist)
+    if not cfg.data.release:
+        raise ValueError("data.release must name a release folder")
+    release = Release(cfg.data.release, verify=cfg.data.verify)
+    build = caption_examples if stage == "align" else sft_examples
+    examples = build(release, cfg.data.train_split, cfg.data)
+    model, processor, family = load_for_training(
+        cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
+    )
+    lengths = [sequence_length_hint(processor, ex.messages) for ex in examples]
+    collator = ChatCollator(processor, max_length=cfg.data.max_length)
+    history = fit(
+        model,
+        examples,
+        lengths,
+        collator,
+        sft_loss,
+        cfg.train,
+        dist,
+        input_dtype=torch_dtype(cfg.model.dtype),
+        projector_marker=family.projector.rsplit(".", 1)[-1],
+        on_log=on_log,
+    )
+    return save_stage(
+        model,
+        processor,
+        family,
+        cfg,
+        stage,
+        history,
+        dist,
+        extra={"release": release.name, "examples": len(examples)},
+    )
+
+
+def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
+    """Run the SFT stage end to end and return its summary."""
+    return _run(cfg, "sft", on_log)
+
+
+def run_align(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
+    """Run the caption-alignment stage end to end and return its summary."""
+    return _run(cfg, "align", on_log)
