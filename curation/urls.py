@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.views import books, review
+from curation.views import books, dashboard, panels, releases, review
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
@@ -10,7 +10,33 @@ urlpatterns = [
     path("books/<int:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
     path("files/<path:path>", books.StoredFileView.as_view(), name="stored-file"),
     path("review/next/", review.ReviewNextView.as_view(), name="review-next"),
+    path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("review/settings/", dashboard.SettingsView.as_view(), name="review-settings"),
     path("review/pairs/<int:pk>/", review.PairReviewView.as_view(), name="review-pair"),
     path("review/pairs/<int:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
     path("review/pairs/<int:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
+    path("review/figures/<int:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
+    path(
+        "review/figures/<int:pk>/panels/status/",
+        panels.PanelRenderStatusView.as_view(),
+        name="panel-status",
+    ),
+    path("releases/", releases.ReleaseListView.as_view(), name="release-list"),
+    path("releases/new/", releases.ReleaseNewView.as_view(), name="release-new"),
+    path("releases/preview/", releases.ReleasePreviewView.as_view(), name="release-preview"),
+    path("releases/<int:pk>/", releases.ReleaseDetailView.as_view(), name="release-detail"),
+    path(
+        "releases/<int:pk>/progress/",
+        releases.ReleaseProgressView.as_view(),
+        name="release-progress",
+    ),
+    path(
+        "releases/<int:pk>/next-version/",
+        releases.ReleaseNextVersionView.as_view(),
+        name="release-next-version",
+    ),
+    path(
+        "releases/<int:pk>/rebuild/", releases.ReleaseRebuildView.as_view(), name="release-rebuild"
+    ),
+    path("releases/<int:pk>/diff/", releases.ReleaseDiffView.as_view(), name="release-diff"),
 ]

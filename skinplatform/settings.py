@@ -173,7 +173,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "store_processed": False,
         }
     )
-CELERY_IMPORTS = ("workers.ingest",)
+CELERY_IMPORTS = ("workers.ingest", "workers.release", "workers.panels")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -183,6 +183,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "ingest"
 CELERY_TASK_ROUTES = {
     "workers.ingest.*": {"queue": "ingest"},
+    "workers.panels.*": {"queue": "ingest"},
     "workers.llm.*": {"queue": "llm"},
     "workers.release.*": {"queue": "release"},
     "workers.gpu.*": {"queue": "gpu"},

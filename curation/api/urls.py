@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from curation.api import views
+from curation.api import panels, releases, views
 
 
 class PublicSchemaView(SpectacularAPIView):
@@ -17,12 +17,20 @@ router = DefaultRouter()
 router.include_root_view = False
 router.register("textbooks", views.TextbookViewSet, basename="textbook")
 router.register("figures", views.FigureViewSet, basename="figure")
+router.register("figures", panels.FigurePanelViewSet, basename="figure-panels")
 router.register("pairs", views.PairViewSet, basename="pair")
-router.register("releases", views.ReleaseViewSet, basename="release")
-router.register("training-runs", views.TrainingRunViewSet, basename="trainingrun")
+router.register("releases", releases.ReleaseViewSet, basename="release")
+router.register("training-runs", releases.TrainingRunViewSet, basename="trainingrun")
 
 urlpatterns = [
+    path(
+        "releases/<int:pk>/files/<path:path>",
+        releases.ReleaseFileView.as_view(),
+        name="release-file",
+    ),
     path("", include(router.urls)),
+    path("dashboard/", views.DashboardView.as_view(), name="api-dashboard"),
+    path("review-settings/", views.ReviewSettingsView.as_view(), name="api-review-settings"),
     path("schema/", PublicSchemaView.as_view(), name="api-schema"),
     path("docs/", PublicDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,185 @@
+"""Read what a caption says: label, sub-captions per panel letter, modality, age, sex, diagnosis.
+
+All rules are plain regular expressions over caption text, so each can be tested in isolation and
+its mistakes read off the benchmark output.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+LABEL = r"(?:[A-Z]?\d+(?:[.\-\u2013]\d+)*)"
+CAPTION_START = re.compile(
+    r"^\s*(?:Fig(?:ure)?\.?|FIG(?:URE)?\.?|Abb\.)\s*(" + LABEL + r")(?![\d])[.:]?\s*", re.UNICODE
+)
+LETTER_MARK = re.compile(
+    r"\(([a-hA-H])((?:\s*(?:,|and|&|\u2013|-|to)\s*[a-hA-H])*)\)"
+    r"|(?:(?<=[\s.;])|^)([a-h])(?=[):]\s)"  # "a) text" or "a: text"
+)
+
+BARE_MARK = re.compile(r"(?:(?<=[.;]\s)|(?<=^))([A-H])[.,:]?\s+(?=[A-Z(])")
+
+MODALITY_PATTERNS = {
+    "pathological": re.compile(
+        r"histopath|histolog|\bH\s*&\s*E\b|ha?ematoxylin|\bbiops|photomicrograph|"
+        r"micrograph|immunohisto|\bstain(?:ed|ing)?\b|magnification|[x\u00d7]\s?\d{2,3}\b|"
+        r"\bPAS\b|dermis shows|epidermis shows|infiltrate",
+        re.I,
+    ),
+    "dermoscopic": re.compile(
+        r"dermoscop|dermatoscop|epiluminescence|trichoscop|polari[sz]ed light|videodermoscop",
+        re.I,
+    ),
+    "clinical": re.compile(r"clinical(?:ly)?\b|photograph|lesions? on the|\bon the\b", re.I),
+}
+
+AGE_SEX_PATTERNS = [
+    (re.compile(r"\b(\d{1,3})[- ]year[- ]old\s+(\w+)", re.I), "age_noun"),
+    (re.compile(r"\b(\d{1,2})[- ]month[- ]old\s+(\w+)", re.I), "months_noun"),
+    (re.compile(r"\(\s*([MF])\s*[,/]\s*(\d{1,3})\s*(?:y|yrs?|years?)?\s*\)"), "sex_age"),
+    (re.compile(r"\(\s*(\d{1,3})\s*(?:y|yrs?|years?)?\s*[,/]\s*([MF])\s*\)"), "age_sex"),
+    (re.compile(r"\baged\s+(\d{1,3})\b", re.I), "aged"),
+]
+FEMALE = {"woman", "women", "female", "girl", "lady", "mother", "daughter", "she", "her"}
+MALE = {"man", "men", "male", "boy", "gentleman", "father", "son", "he", "his"}
+SEX_WORD = re.compile(r"\b(woman|female|girl|lady|man|male|boy|gentleman)\b", re.I)
+
+
+def parse_label(text: str) -> tuple[str, int] | None:
+    """Return (label, end offset) when `text` starts like a figure caption."""
+    m = CAPTION_START.match(text)
+    if not m:
+        return None
+    return m.group(1).replace("\u2013", "-"), m.end()
+
+
+def norm_label(label: str) -> str:
+    """Compare labels across styles: "7-26", "7.26" and the en-dash form are one figure."""
+    return re.sub(r"[\-\u2013]", ".", label.strip().rstrip(".")).lower()
+
+
+def split_subcaptions(caption: str) -> tuple[str, dict[str, str]]:
+    """Split a caption into its shared lead and the text after each "(a)" marker.
+
+    A marker like "(a, b)" or "(a-c)" gives the same text to every letter it names. Books that
+    set bare capitals ("Psoriasis. A Plaques on the knee. B Nail pitting.") are read too, when
+    at least A and B are present in order.
+    """
+    marks = _paren_marks(caption)
+    kept = _progressive(marks)
+    if not kept:
+        kept = _progressive(
+            [(m.start(), m.end(), [m.group(1).lower()]) for m in BARE_MARK.finditer(caption)]
+        )
+        if len(kept) < 2:
+            kept = []
+    if not kept:
+        return caption.strip(), {}
+    lead = caption[: kept[0][0]].strip()
+    subs: dict[str, str] = {}
+    for i, (_, end, names) in enumerate(kept):
+        stop = kept[i + 1][0] if i + 1 < len(kept) else len(caption)
+        text = caption[end:stop].strip()
+        for n in names:
+            subs.setdefault(n, text)
+    return lead, subs
+
+
+def _progressive(marks: list[tuple[int, int, list[str]]]) -> list[tuple[int, int, list[str]]]:
+    """Markers that continue the alphabet from where the last one stopped, so that "(see a)"
+    or a stain such as "(H&E)" is not read as a panel marker."""
+    kept = []
+    expect = "a"
+    for start, end, names in marks:
+        if names[0] != expect or names != sorted(set(names)):
+            continue
+        kept.append((start, end, names))
+        expect = chr(ord(names[-1]) + 1)
+    return kept
+
+
+def _paren_marks(caption: str) -> list[tuple[int, int, list[str]]]:
+    marks = []
+    for m in LETTER_MARK.finditer(caption):
+        if m.group(1):
+            first = m.group(1).lower()
+            rest = (m.group(2) or "").lower()
+            names = [first, *re.findall(r"[a-h]", rest)]
+            if re.search(r"\u2013|-|to", rest) and len(names) == 2:
+                names = [chr(c) for c in range(ord(names[0]), ord(names[1]) + 1)]
+        else:
+            names = [m.group(3)]
+        marks.append((m.start(), m.end(), names))
+    return marks
+
+
+def modality_from_text(text: str) -> tuple[str | None, float]:
+    """Modality named by caption text, with a confidence; None when the text is silent."""
+    hits = {m: len(p.findall(text)) for m, p in MODALITY_PATTERNS.items()}
+    if hits["dermoscopic"] and hits["dermoscopic"] >= hits["pathological"]:
+        return "dermoscopic", 0.9
+    if hits["pathological"]:
+        return "pathological", 0.9 if hits["pathological"] > 1 else 0.8
+    if hits["clinical"]:
+        return "clinical", 0.75
+    return None, 0.0
+
+
+def age_sex(text: str) -> tuple[int | None, str | None]:
+    """Age in years and sex ("F"/"M") from phrases like "45-year-old man" or "(M, 62)"."""
+    age: int | None = None
+    sex: str | None = None
+    for pat, kind in AGE_SEX_PATTERNS:
+        m = pat.search(text)
+        if not m:
+            continue
+        if kind in ("age_noun", "months_noun"):
+            age = int(m.group(1)) if kind == "age_noun" else 0
+            noun = m.group(2).lower()
+            sex = "F" if noun in FEMALE else "M" if noun in MALE else None
+        elif kind == "sex_age":
+            sex, age = m.group(1), int(m.group(2))
+        elif kind == "age_sex":
+            age, sex = int(m.group(1)), m.group(2)
+        else:
+            age = int(m.group(1))
+        break
+    if sex is None:
+        m = SEX_WORD.search(text)
+        if m:
+            sex = "F" if m.group(1).lower() in FEMALE else "M"
+    if age is not None and not 0 <= age <= 120:
+        age = None
+    return age, sex
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[re.Pattern[str], dict[str, str]]:
+    text = resources.files(__package__).joinpath("data/diagnoses.txt").read_text("utf-8")
+    canon: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        names = [n.strip() for n in line.split("|") if n.strip()]
+        for n in names:
+            canon.setdefault(n.lower(), names[0])
+    terms = sorted(canon, key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.I)
+    return pattern, canon
+
+
+def diagnosis(caption: str, section: list[str] | None = None) -> str:
+    """First vocabulary diagnosis in the caption, else in the section path (deepest first).
+
+    Captions name the condition before describing findings ("Blue nevus ... with surface
+    telangiectasia"), so the earliest match wins; at one position the longest name does.
+    """
+    pattern, canon = _vocabulary()
+    for text in [caption, *reversed(section or [])]:
+        m = pattern.search(text)
+        if m:
+            return canon[m.group(1).lower()]
+    return ""

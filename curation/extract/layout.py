@@ -1,0 +1,352 @@
+"""Candidate finder, caption finder and pairer.
+
+Which images form one figure, and which text block is its caption.
+
+Geometry only, on the plain blocks and placements from `reader`; no rendering happens here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .annotate import parse_label
+from .model import Box
+from .reader import Block, PageData, Placement
+
+MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
+ALIGN = 3.0  # panels in a row share a top or bottom edge within this many points
+CAPTION_GAP = 60.0  # farthest a caption may sit from its image
+MARGIN_BAND = 50.0  # running heads and folios live within this band of the page edge
+PANEL_LETTER = re.compile(r"^\(?([A-Ha-h])[).]?$")
+
+
+@dataclass
+class Group:
+    """Adjacent placements that make up one figure, in reading order."""
+
+    panels: list[Placement]
+    bbox: Box
+
+
+@dataclass
+class Caption:
+    label: str
+    text: str
+    bbox: Box
+    blocks: list[Block]
+    score: float
+    font: tuple[str, float, bool]
+    at_top: bool = False
+    at_bottom: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return min(a1, b1) - max(a0, b0)
+
+
+def intersects(a: Box, b: Box, pad: float = 0.0) -> bool:
+    return a[0] - pad < b[2] and b[0] - pad < a[2] and a[1] - pad < b[3] and b[1] - pad < a[3]
+
+
+def reading_order(boxes: list[Box]) -> list[int]:
+    """Indices of boxes row by row (rows share vertical extent), left to right within a row."""
+    order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
+    rows: list[list[int]] = []
+    for i in order:
+        b = boxes[i]
+        for row in rows:
+            r = boxes[row[0]]
+            if overlap(b[1], b[3], r[1], r[3]) > 0.5 * min(b[3] - b[1], r[3] - r[1]):
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    return [i for row in rows for i in sorted(row, key=lambda j: boxes[j][0])]
+
+
+def is_margin(block: Block, page: PageData) -> bool:
+    return block.bbox[3] < MARGIN_BAND or block.bbox[1] > page.height - MARGIN_BAND
+
+
+def is_panel_letter(block: Block) -> bool:
+    """A block of nothing but panel letters ("a", "a b c" when they share a baseline)."""
+    tokens = block.text.split()
+    return 0 < len(tokens) <= 8 and all(PANEL_LETTER.match(t) for t in tokens)
+
+
+def body_size(page: PageData) -> float:
+    """The most common font size on the page, weighted by characters: the body text size."""
+    sizes: Counter[float] = Counter()
+    for b in page.blocks:
+        for s in b.spans:
+            sizes[round(s.size, 1)] += len(s.text)
+    return sizes.most_common(1)[0][0] if sizes else 10.0
+
+
+def _gap_has_text(gap: Box, blocks: list[Block]) -> bool:
+    """True when real text (not a panel letter) lies in the gutter between two images."""
+    for b in blocks:
+        if not intersects(gap, b.bbox):
+            continue
+        for s in b.spans:
+            t = s.text.strip()
+            if t and not PANEL_LETTER.match(t) and intersects(gap, s.bbox):
+                return True
+    return False
+
+
+def group_images(page: PageData) -> list[Group]:
+    """Merge placements that sit side by side or stacked with only a gutter between them."""
+    imgs = page.images
+    parent = list(range(len(imgs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(imgs)):
+        for j in range(i + 1, len(imgs)):
+            a, b = imgs[i].bbox, imgs[j].bbox
+            join = intersects(a, b, 1.0)
+            if not join:
+                v = overlap(a[1], a[3], b[1], b[3])
+                h = overlap(a[0], a[2], b[0], b[2])
+                # Panels of one figure share an edge line; figures in neighbouring columns
+                # rarely do, and sit a column gutter apart.
+                row = abs(a[1] - b[1]) < ALIGN or abs(a[3] - b[3]) < ALIGN
+                col = abs(a[0] - b[0]) < ALIGN or abs(a[2] - b[2]) < ALIGN
+                if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= MERGE_GAP:
+                    gap = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
+                    join = not _gap_has_text(gap, page.blocks)
+                elif col and h > 0.5 * min(a[2] - a[0], b[2] - b[0]) and -v <= MERGE_GAP:
+                    gap = (max(a[0], b[0]), min(a[3], b[3]), min(a[2], b[2]), max(a[1], b[1]))
+                    join = not _gap_has_text(gap, page.blocks)
+            if join:
+                parent[find(i)] = find(j)
+    clusters: dict[int, list[Placement]] = {}
+    for i, p in enumerate(imgs):
+        clusters.setdefault(find(i), []).append(p)
+    groups = []
+    for members in clusters.values():
+        order = reading_order([m.bbox for m in members])
+        panels = [members[i] for i in order]
+        box = panels[0].bbox
+        for p in panels[1:]:
+            box = union(box, p.bbox)
+        groups.append(Group(panels, box))
+    groups.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
+    return groups
+
+
+TABLE_START = re.compile(r"^\s*(?:Table|TABLE|Tab\.)\s*[A-Z]?\d")
+Style = tuple[str, float]
+
+
+def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
+    """Blocks that start with a figure label, scored by how much they look like a caption.
+
+    A body paragraph may also start with "Fig. 3.2 shows ..."; the score (bold label, a size
+    other than the body text, closeness to an image) lets the pairer and the orphan logic prefer
+    real captions.
+    """
+    size = body_size(page)
+    out: list[Caption] = []
+    used: set[int] = set()
+    blocks = page.blocks
+    for i, b in enumerate(blocks):
+        if i in used or is_margin(b, page):
+            continue
+        parsed = parse_label(b.text)
+        if not parsed:
+            continue
+        label, _ = parsed
+        score = 0.0
+        first = b.spans[0]
+        if first.bold:
+            score += 1.0
+        if abs(b.size - size) >= 0.5:
+            score += 1.0
+        if re.match(r"^\s*\S+\s*\S+[.:]\s", b.text) or first.bold:
+            score += 0.5
+        if style is not None:
+            # The book's own caption font, learned from label blocks that sit by images, is the
+            # strongest evidence: prose citing "Figure 3-2 shows" is set in the body font.
+            score += 2.0 if signature(first.font, first.size) == style else -3.0
+        members = [b]
+        box = b.bbox
+        # Captions broken into several blocks: absorb continuation blocks of the same style.
+        for k in range(i + 1, len(blocks)):
+            nb = blocks[k]
+            if k in used or parse_label(nb.text) or is_panel_letter(nb):
+                break
+            if abs(nb.size - b.size) > 0.3 or nb.bbox[1] - box[3] > 0.8 * b.size:
+                break
+            if overlap(nb.bbox[0], nb.bbox[2], box[0], box[2]) <= 0:
+                break
+            members.append(nb)
+            box = union(box, nb.bbox)
+            used.add(k)
+        text = " ".join(m.text for m in members)
+        out.append(Caption(label, text, box, members, score, b.first_font))
+    return out
+
+
+def signature(font: str, size: float) -> Style:
+    """What identifies a caption style: the label's font name and size."""
+    return (font, round(size, 1))
+
+
+def geometry(g: Box, cb: Box) -> tuple[float, str] | None:
+    """Cost and position (below, above, beside) of a caption box relative to an image box."""
+    gw = g[2] - g[0]
+    h = overlap(g[0], g[2], cb[0], cb[2])
+    v = overlap(g[1], g[3], cb[1], cb[3])
+    if h > 0.3 * min(gw, cb[2] - cb[0]):
+        below = cb[1] - g[3]
+        above = g[1] - cb[3]
+        if -3 <= below <= CAPTION_GAP:
+            return max(below, 0.0), "below"
+        if -3 <= above <= CAPTION_GAP:
+            return max(above, 0.0) + 8.0, "above"
+    elif v > 0.5 * (cb[3] - cb[1]) or v > 0.5 * (g[3] - g[1]):
+        side = max(cb[0] - g[2], g[0] - cb[2])
+        if -3 <= side <= CAPTION_GAP * 0.6:
+            return max(side, 0.0) + 12.0, "beside"
+    return None
+
+
+def learn_caption_style(pages: list[PageData]) -> Style | None:
+    """The label font and size most label blocks next to images share, if a clear majority."""
+    votes: Counter[Style] = Counter()
+    for page in pages:
+        groups = group_images(page)
+        if not groups:
+            continue
+        for c in find_captions(page):
+            if any(geometry(g.bbox, c.bbox) for g in groups):
+                first = c.blocks[0].spans[0]
+                votes[signature(first.font, first.size)] += 1
+    if not votes:
+        return None
+    style, n = votes.most_common(1)[0]
+    if n >= 2 and n >= 0.6 * sum(votes.values()):
+        return style
+    return None
+
+
+def drop_tables(page: PageData, groups: list[Group]) -> tuple[list[Group], list[Group]]:
+    """Separate raster tables: an image right under a "Table 2.1" caption."""
+    tables = [b for b in page.blocks if TABLE_START.match(b.text)]
+    kept, dropped = [], []
+    for g in groups:
+        hit = False
+        for t in tables:
+            geo = geometry(g.bbox, t.bbox)
+            # Tables are captioned above; a "Table" line under an image belongs to what follows.
+            if geo and geo[1] == "above" and geo[0] - 8.0 < 24:
+                hit = True
+                break
+        (dropped if hit else kept).append(g)
+    return kept, dropped
+
+
+@dataclass
+class Pairing:
+    group: Group
+    caption: Caption
+    position: str  # below | above | beside
+
+
+def pair(
+    groups: list[Group], captions: list[Caption]
+) -> tuple[list[Pairing], list[Group], list[Caption]]:
+    """Greedy nearest-first matching of image groups to caption blocks on one page."""
+    options: list[tuple[float, int, int, str]] = []
+    for gi, g in enumerate(groups):
+        for ci, c in enumerate(captions):
+            if c.score < 0:
+                continue  # not in the book's caption style: prose that starts with a label
+            geo = geometry(g.bbox, c.bbox)
+            if geo is not None:
+                options.append((geo[0] - 4.0 * c.score, gi, ci, geo[1]))
+    options.sort()
+    taken_g: set[int] = set()
+    taken_c: set[int] = set()
+    pairs = []
+    for _, gi, ci, pos in options:
+        if gi in taken_g or ci in taken_c:
+            continue
+        taken_g.add(gi)
+        taken_c.add(ci)
+        pairs.append(Pairing(groups[gi], captions[ci], pos))
+    pairs.sort(key=lambda p: (p.group.bbox[1], p.group.bbox[0]))
+    left_g = [g for i, g in enumerate(groups) if i not in taken_g]
+    left_c = [c for i, c in enumerate(captions) if i not in taken_c]
+    return pairs, left_g, left_c
+
+
+def absorb_panels(pairs: list[Pairing], left: list[Group], page: PageData, wanted) -> list[Group]:
+    """Grow captioned groups with uncaptioned neighbours until they hold the panels the caption
+    letters promise; panels set further apart than MERGE_GAP are otherwise lost as orphans.
+
+    `wanted(pairing)` gives how many panels the caption names. Neighbours must line up with a
+    panel already in the figure and have only panel letters between them.
+    """
+    left = list(left)
+    for p in pairs:
+        need = wanted(p)
+        grew = True
+        while grew and len(p.group.panels) < need and left:
+            grew = False
+            for g in sorted(left, key=lambda g: (g.bbox[1], g.bbox[0])):
+                if len(p.group.panels) + len(g.panels) > need:
+                    continue
+                if any(_neighbours(a.bbox, g.bbox, page) for a in p.group.panels):
+                    members = p.group.panels + g.panels
+                    order = reading_order([m.bbox for m in members])
+                    p.group = Group([members[i] for i in order], union(p.group.bbox, g.bbox))
+                    left.remove(g)
+                    grew = True
+                    break
+    return left
+
+
+def _neighbours(a: Box, b: Box, page: PageData, gap: float = 40.0) -> bool:
+    v = overlap(a[1], a[3], b[1], b[3])
+    h = overlap(a[0], a[2], b[0], b[2])
+    if (abs(a[1] - b[1]) < ALIGN or abs(a[3] - b[3]) < ALIGN) and -h <= gap and v > 0:
+        between = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
+    elif (abs(a[0] - b[0]) < ALIGN or abs(a[2] - b[2]) < ALIGN) and -v <= gap and h > 0:
+        between = (max(a[0], b[0]), min(a[3], b[3]), min(a[2], b[2]), max(a[1], b[1]))
+    else:
+        return False
+    return not _gap_has_text(between, page.blocks)
+
+
+def panel_letters_in_image(group: Group, page: PageData) -> list[str | None]:
+    """Letters printed on or at the corner of each panel ("a", "B", "(c)")."""
+    out: list[str | None] = []
+    for p in group.panels:
+        found = None
+        box = p.bbox
+        spans = [s for b in page.blocks if intersects(b.bbox, box, 14) for s in b.spans]
+        for s in spans:
+            m = PANEL_LETTER.match(s.text.strip())
+            if not m:
+                continue
+            cx = (s.bbox[0] + s.bbox[2]) / 2
+            cy = (s.bbox[1] + s.bbox[3]) / 2
+            if box[0] - 2 <= cx <= box[2] + 2 and box[1] - 14 <= cy <= box[3] + 16:
+                found = m.group(1).lower()
+                break
+        out.append(found)
+    return out

@@ -1,0 +1,435 @@
+"""extract_chunk, link_book and extract_book: the extraction steps chained over pages.
+
+A book is processed in page chunks (so a worker can report progress and a crash loses little),
+then one linking pass joins figures split across a page break and gathers citations book-wide.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+
+from . import annotate, imagecues
+from .errors import PdfError
+from .layout import (
+    Caption,
+    Group,
+    Style,
+    absorb_panels,
+    drop_tables,
+    find_captions,
+    group_images,
+    is_margin,
+    is_panel_letter,
+    learn_caption_style,
+    pair,
+    reading_order,
+)
+from .layout import panel_letters_in_image as letters_in_image
+from .mentions import find_refs
+from .model import (
+    Box,
+    ChunkResult,
+    FigureInfo,
+    FigureRef,
+    LinkResult,
+    Mention,
+    PageInfo,
+    PanelInfo,
+)
+from .panels import split_composite
+from .reader import (
+    Block,
+    PageData,
+    Placement,
+    Sections,
+    check_images,
+    read_blocks,
+    read_images,
+    unrotated_rect,
+)
+from .validate import check_pages, open_pdf
+
+ORPHAN_CAPTION_SCORE = 1.5  # an unpaired label block scoring this much is a caption, not prose
+LOW_PPI = 100.0
+
+
+def _box(r: Box | pymupdf.Rect) -> Box:
+    return tuple(round(float(v), 2) for v in tuple(r))  # type: ignore[return-value]
+
+
+def render(page: pymupdf.Page, box: Box, dpi: int) -> bytes:
+    """Crop the page region as PNG; MuPDF's PNG writer is deterministic for equal input."""
+    # Boxes are in unrotated page space; the pixmap clip is in the rotated (displayed) one.
+    clip = pymupdf.Rect(box) * page.rotation_matrix
+    pix = page.get_pixmap(clip=clip, dpi=dpi, alpha=False)
+    return pix.tobytes("png")
+
+
+def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
+    """Page reader step: blocks, usable image placements (decoded once) and plain text."""
+    page = doc[number - 1]
+    blocks = read_blocks(page)
+    images = read_images(page)
+    check_images(doc, number, images, checked)
+    text = "\n\n".join(b.text for b in blocks)
+    frame = unrotated_rect(page)
+    return PageData(number, frame.width, frame.height, blocks, images, text)
+
+
+def build_figure(
+    doc: pymupdf.Document,
+    pd: PageData,
+    group: Group,
+    caption: Caption,
+    section: list[str],
+    dpi: int,
+    position: str = "below",
+    caption_page: int | None = None,
+) -> FigureInfo:
+    """Panel splitter and annotator: letters, sub-captions, crops, modality and demographics."""
+    page = doc[pd.number - 1]
+    cap_text = caption.text
+    _, subs = annotate.split_subcaptions(cap_text)
+    parsed = annotate.parse_label(cap_text)
+    body = cap_text[parsed[1] :].strip() if parsed else cap_text
+    flags: list[str] = []
+    first = group.panels[0]
+    if len(group.panels) == 1 and len(subs) >= 2 and first.xref > 0 and first.tiles == 1:
+        group = _split_group(doc, group, len(subs), flags)
+    n = len(group.panels)
+    boxes = [p.bbox for p in group.panels]
+    if n == 1:
+        letters: list[str | None] = [None]
+    else:
+        printed = letters_in_image(group, pd)
+        if all(printed) and len(set(printed)) == n:
+            letters = printed
+        elif len(subs) >= n:
+            letters = sorted(subs)[:n]
+        else:
+            letters = [chr(ord("a") + i) for i in range(n)]
+            flags.append("panel_letters_inferred")
+        if subs and len(subs) != n:
+            flags.append("letters_mismatch")
+    fig_mod, fig_conf = annotate.modality_from_text(body)
+    panels: list[PanelInfo] = []
+    for i, (pl, box, letter) in enumerate(zip(group.panels, boxes, letters, strict=True)):
+        png = render(page, box, dpi)
+        sub = subs.get(letter, "") if letter else body
+        mod, conf = annotate.modality_from_text(sub) if letter else (fig_mod, fig_conf)
+        if mod is None and n > 1 and fig_mod and len(subs) == 0:
+            mod, conf = fig_mod, fig_conf * 0.8
+        mod, conf = imagecues.combine(png, mod, conf)
+        panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3)))
+        if _ppi(pl) < LOW_PPI:
+            flags.append("low_resolution")
+    mods = {p.modality for p in panels}
+    modality = panels[0].modality if len(mods) == 1 else "mixed"
+    confidence = min(p.modality_confidence for p in panels)
+    image_png = panels[0].image_png if n == 1 else render(page, group.bbox, dpi)
+    age, sex = annotate.age_sex(cap_text)
+    if position != "below":
+        flags.append(f"caption_{position}")
+    if caption_page and caption_page != pd.number:
+        flags.append("caption_on_other_page")
+    return FigureInfo(
+        label=caption.label,
+        page=pd.number,
+        bbox=_box(group.bbox),
+        caption=cap_text,
+        caption_bbox=_box(caption.bbox),
+        image_png=image_png,
+        panels=panels,
+        modality=modality,
+        modality_confidence=round(confidence, 3),
+        section=section,
+        diagnosis=annotate.diagnosis(cap_text, section),
+        age=age,
+        sex=sex,
+        flags=sorted(set(flags)),
+        mentions=[],
+        caption_page=caption_page or pd.number,
+    )
+
+
+def _split_group(doc: pymupdf.Document, group: Group, wanted: int, flags: list[str]) -> Group:
+    """Cut a lone composite image into the panels its caption letters promise."""
+    pl = group.panels[0]
+    boxes = split_composite(doc, pl.xref, pl.bbox)
+    if len(boxes) != wanted:
+        flags.append("composite_not_split")
+        return group
+    order = reading_order(boxes)
+    scale = pl.width_px / max(pl.bbox[2] - pl.bbox[0], 1e-6)
+    panels = [
+        Placement(boxes[i], pl.xref, int((boxes[i][2] - boxes[i][0]) * scale), pl.height_px)
+        for i in order
+    ]
+    flags.append("split_from_composite")
+    return Group(panels, group.bbox)
+
+
+def _ppi(pl: Placement) -> float:
+    w_in = (pl.bbox[2] - pl.bbox[0]) / 72.0
+    return pl.width_px / w_in if w_in > 0 else 0.0
+
+
+def _page_section(sections: Sections, pd: PageData) -> list[str]:
+    body = [b.bbox for b in pd.blocks if not is_margin(b, pd)]
+    if not body:
+        return sections.path_at(pd.number, 0.0, pd.blocks)
+    first = min(body, key=lambda b: (b[0] >= pd.width / 2 - 5, b[1]))
+    return sections.path_at(pd.number, first[1] + 1, pd.blocks, x0=first[0])
+
+
+def _mentions_with_y(
+    pd: PageData, caption_blocks: set[int]
+) -> dict[str, list[tuple[Mention, Box]]]:
+    """Citations on a page by normalised label, with the citing block's box (for its section)."""
+    out: dict[str, list[tuple[Mention, Box]]] = {}
+    for b in pd.blocks:
+        if id(b) in caption_blocks or is_margin(b, pd):
+            continue
+        for label in find_refs(b.text):
+            out.setdefault(label, []).append((Mention(pd.number, b.text), b.bbox))
+    return out
+
+
+def _analyse_page(pd: PageData, style: Style | None = None):
+    groups, _ = drop_tables(pd, group_images(pd))
+    caps = find_captions(pd, style)
+    pairs, left_groups, left_caps = pair(groups, caps)
+    left_groups = absorb_panels(
+        pairs, left_groups, pd, lambda p: len(annotate.split_subcaptions(p.caption.text)[1])
+    )
+    caption_like = [c for c in left_caps if c.score >= ORPHAN_CAPTION_SCORE]
+    cap_ids = {id(b) for p in pairs for b in p.caption.blocks}
+    cap_ids |= {id(b) for c in caption_like for b in c.blocks}
+    return pairs, left_groups, caption_like, cap_ids
+
+
+def _section_from_citation(f: FigureInfo, cited: list[str] | None) -> None:
+    """A figure floated past the next heading belongs to the section that first cites it,
+    when that citation is close by (within two pages)."""
+    first = f.mentions[0] if f.mentions else None
+    if cited and first and abs(first.page - f.page) <= 2:
+        f.section = cited
+
+
+def _check_range(doc: pymupdf.Document, first: int, last: int) -> None:
+    if not 1 <= first <= last <= doc.page_count:
+        raise ValueError(f"page range {first}-{last} outside 1-{doc.page_count}")
+
+
+def extract_chunk(
+    path: str | Path, first_page: int, last_page: int, *, dpi: int = 150
+) -> ChunkResult:
+    """Extract pages first_page..last_page (1-based, inclusive) into pages, figures, orphans.
+
+    Figures carry the mentions found inside the chunk only; `link_book` collects them book-wide.
+    """
+    doc = open_pdf(path)
+    try:
+        check_pages(doc, None)
+        _check_range(doc, first_page, last_page)
+        sections = Sections(doc)
+        checked: dict[int, str | None] = {}
+        pages: list[PageInfo] = []
+        figures: list[FigureInfo] = []
+        orphans: list[dict] = []
+        mentions: dict[str, list[Mention]] = {}
+        cited_in: dict[str, list[str]] = {}
+        datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
+        style = learn_caption_style(datas)
+        for pd in datas:
+            number = pd.number
+            pd.section = _page_section(sections, pd)
+            pages.append(PageInfo(number, pd.width, pd.height, pd.text, pd.section))
+            pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
+            for p in pairs:
+                section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
+                figures.append(build_figure(doc, pd, p.group, p.caption, section, dpi, p.position))
+            for g in left_groups:
+                orphans.append(_image_orphan(number, g, pd))
+            for c in caption_like:
+                orphans.append(_caption_orphan(number, c, pd))
+            for label, ms in _mentions_with_y(pd, cap_ids).items():
+                mentions.setdefault(label, []).extend(m for m, _ in ms)
+                if label not in cited_in:
+                    box = ms[0][1]
+                    cited_in[label] = sections.path_at(number, box[1] + 1, pd.blocks, x0=box[0])
+        for f in figures:
+            key = annotate.norm_label(f.label)
+            f.mentions = list(mentions.get(key, []))
+            _section_from_citation(f, cited_in.get(key))
+        return ChunkResult(pages, figures, orphans)
+    finally:
+        doc.close()
+
+
+def _edges(box: Box, pd: PageData) -> dict[str, bool]:
+    """Whether nothing but running heads lies above / below `box` in its column."""
+    above = below = False
+    for b in pd.blocks:
+        if is_margin(b, pd) or is_panel_letter(b) or b.bbox == tuple(box):
+            continue
+        if b.bbox[2] <= box[0] or b.bbox[0] >= box[2]:
+            continue
+        if b.bbox[3] <= box[1] + 1:
+            above = True
+        elif b.bbox[1] >= box[3] - 1:
+            below = True
+    return {"first_on_page": not above, "last_on_page": not below}
+
+
+def _image_orphan(number: int, g: Group, pd: PageData) -> dict:
+    return {
+        "kind": "image",
+        "page": number,
+        **_edges(g.bbox, pd),
+        "bbox": list(g.bbox),
+        "panels": [list(p.bbox) for p in g.panels],
+        "xrefs": [p.xref for p in g.panels],
+        "pixels": [[p.width_px, p.height_px] for p in g.panels],
+    }
+
+
+def _caption_orphan(number: int, c: Caption, pd: PageData) -> dict:
+    return {
+        "kind": "caption",
+        "page": number,
+        "bbox": list(c.bbox),
+        "label": c.label,
+        "text": c.text,
+        "score": c.score,
+        "font": list(c.font),
+        **_edges(c.bbox, pd),
+    }
+
+
+def _orphan_group(o: dict) -> Group:
+    panels = [
+        Placement(tuple(b), x, px[0], px[1])
+        for b, x, px in zip(o["panels"], o["xrefs"], o["pixels"], strict=True)
+    ]
+    return Group(panels, tuple(o["bbox"]))
+
+
+def _orphan_caption(o: dict) -> Caption:
+    block = Block(tuple(o["bbox"]), o["text"], [o["text"]], [])
+    return Caption(o["label"], o["text"], tuple(o["bbox"]), [block], o["score"], tuple(o["font"]))
+
+
+def link_book(
+    path: str | Path, figures: list[FigureRef], orphans: list[dict], *, dpi: int = 150
+) -> LinkResult:
+    """Join image/caption orphans split by a page break and collect citations book-wide."""
+    doc = open_pdf(path)
+    try:
+        check_pages(doc, None)
+        known = {annotate.norm_label(f.label): f.label for f in figures}
+        images = sorted(
+            (o for o in orphans if o.get("kind") == "image"),
+            key=lambda o: (o["page"], o["bbox"][1]),
+        )
+        captions = sorted(
+            (o for o in orphans if o.get("kind") == "caption"),
+            key=lambda o: (o["page"], o["bbox"][1]),
+        )
+        used_images: set[int] = set()
+        used_caps: set[int] = set()
+        joined: list[FigureInfo] = []
+        sections = Sections(doc)
+        checked: dict[int, str | None] = {}
+        options = []
+        for ci, cap in enumerate(captions):
+            if annotate.norm_label(cap["label"]) in known:
+                continue
+            for ii, img in enumerate(images):
+                # Image at the foot of page N and caption heading page N+1, or the reverse
+                # (caption set above its image, split by the page break).
+                if img["page"] == cap["page"] - 1:
+                    rank = (0 if img.get("last_on_page") and cap.get("first_on_page") else 2, 0)
+                elif img["page"] == cap["page"] + 1:
+                    rank = (1 if cap.get("last_on_page") and img.get("first_on_page") else 3, 0)
+                else:
+                    continue
+                options.append((rank, ci, ii))
+        options.sort()
+        for _, ci, ii in options:
+            cap = captions[ci]
+            key = annotate.norm_label(cap["label"])
+            if ci in used_caps or ii in used_images or key in known:
+                continue
+            used_caps.add(ci)
+            used_images.add(ii)
+            img = images[ii]
+            pd = read_page(doc, img["page"], checked)
+            group = _orphan_group(img)
+            section = sections.path_at(img["page"], group.bbox[1], x0=group.bbox[0])
+            fig = build_figure(
+                doc,
+                pd,
+                group,
+                _orphan_caption(cap),
+                section,
+                dpi,
+                "below" if img["page"] < cap["page"] else "above",
+                caption_page=cap["page"],
+            )
+            joined.append(fig)
+            known[key] = fig.label
+        mentions: dict[str, list[Mention]] = {}
+        cited_in: dict[str, list[str]] = {}
+        datas = []
+        for number in range(1, doc.page_count + 1):
+            page = doc[number - 1]
+            datas.append(
+                PageData(
+                    number,
+                    unrotated_rect(page).width,
+                    unrotated_rect(page).height,
+                    read_blocks(page),
+                    read_images(page),
+                    "",
+                )
+            )
+        style = learn_caption_style(datas)
+        for pd in datas:
+            number = pd.number
+            _, _, _, cap_ids = _analyse_page(pd, style)
+            for label, ms in _mentions_with_y(pd, cap_ids).items():
+                key = known.get(label, label)
+                mentions.setdefault(key, []).extend(m for m, _ in ms)
+                if key not in cited_in:
+                    box = ms[0][1]
+                    cited_in[key] = sections.path_at(number, box[1] + 1, pd.blocks, x0=box[0])
+        for f in joined:
+            f.mentions = list(mentions.get(f.label, []))
+        return LinkResult(joined, mentions, cited_in)
+    finally:
+        doc.close()
+
+
+def extract_book(path: str | Path, *, dpi: int = 150) -> list[FigureInfo]:
+    """Whole book in one call: every page as one chunk, then the link pass; mentions filled."""
+    info_doc = open_pdf(path)
+    try:
+        check_pages(info_doc, None)
+        n = info_doc.page_count
+    finally:
+        info_doc.close()
+    chunk = extract_chunk(path, 1, n, dpi=dpi)
+    refs = [FigureRef(f.label, f.page) for f in chunk.figures]
+    link = link_book(path, refs, chunk.orphans, dpi=dpi)
+    figures = chunk.figures + link.figures
+    for f in figures:
+        f.mentions = list(link.mentions.get(f.label, []))
+        _section_from_citation(f, link.sections.get(f.label))
+    figures.sort(key=lambda f: (f.page, f.bbox[1], f.bbox[0]))
+    return figures
+
+
+__all__ = ["PdfError", "extract_book", "extract_chunk", "link_book"]

@@ -1,0 +1,333 @@
+"""Page reader: turn a PyMuPDF page into plain text blocks, image placements and a section path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pymupdf
+
+from .errors import PdfError
+from .model import Box
+
+MIN_IMAGE_PT = 28.0  # smaller placements are icons, bullets or rules
+FULL_PAGE_FRACTION = 0.85  # larger ones are page backgrounds or scans
+MAX_ASPECT = 6.0
+HEADING_EXCLUDE = re.compile(r"^\s*(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?|Table|TABLE|Tab\.)\s*\d")
+DECODE_ERRORS = re.compile(
+    r"zlib|jpeg|jpx|jbig2|flate|lzw|ccitt|truncated|corrupt|unexpected|premature|"
+    r"cannot|failed|error",
+    re.I,
+)
+
+
+@dataclass
+class Span:
+    text: str
+    font: str
+    size: float
+    bold: bool
+    bbox: Box
+
+
+@dataclass
+class Block:
+    """A text block with the few font facts the caption finder needs."""
+
+    bbox: Box
+    text: str
+    lines: list[str]
+    spans: list[Span]
+
+    @property
+    def first_font(self) -> tuple[str, float, bool]:
+        s = self.spans[0]
+        return s.font, round(s.size, 1), s.bold
+
+    @property
+    def size(self) -> float:
+        sizes = [s.size for s in self.spans if s.text.strip()]
+        return round(max(set(sizes), key=sizes.count), 1) if sizes else 0.0
+
+
+@dataclass
+class Placement:
+    bbox: Box
+    xref: int
+    width_px: int
+    height_px: int
+    tiles: int = 1  # >1 when the picture is stored as abutting strips, merged here
+    more_xrefs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PageData:
+    number: int
+    width: float
+    height: float
+    blocks: list[Block]
+    images: list[Placement]
+    text: str
+    section: list[str] = field(default_factory=list)
+
+
+def unrotated_rect(page: pymupdf.Page) -> pymupdf.Rect:
+    """The page in the coordinates text and image boxes come in: before /Rotate is applied."""
+    return pymupdf.Rect(0, 0, page.cropbox.width, page.cropbox.height)
+
+
+def _is_bold(span: dict) -> bool:
+    return bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(
+        re.search(r"bold|black|heavy|semibold|demi", span["font"], re.I)
+    )
+
+
+def join_lines(lines: list[str]) -> str:
+    """Join wrapped lines into one string, undoing end-of-line hyphenation of lower-case words."""
+    out = ""
+    for ln in lines:
+        ln = ln.strip()
+        if not ln:
+            continue
+        if out.endswith("-") and len(out) > 1 and out[-2].isalpha() and ln[:1].islower():
+            out = out[:-1] + ln
+        elif out:
+            out += " " + ln
+        else:
+            out = ln
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def read_blocks(page: pymupdf.Page) -> list[Block]:
+    """Text blocks in PyMuPDF's order, each with joined text and its spans."""
+    blocks = []
+    raw = page.get_text("dict", flags=pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+    for b in raw["blocks"]:
+        if b.get("type", 0) != 0:
+            continue
+        for run in _size_runs(b["lines"]):
+            lines, spans = [], []
+            box = pymupdf.Rect()
+            for ln in run:
+                lines.append("".join(s["text"] for s in ln["spans"]))
+                box |= ln["bbox"]
+                for s in ln["spans"]:
+                    spans.append(
+                        Span(s["text"], s["font"], s["size"], _is_bold(s), tuple(s["bbox"]))
+                    )
+            text = join_lines(lines)
+            if not text:
+                continue
+            blocks.append(Block(tuple(round(v, 2) for v in box), text, lines, spans))
+    return blocks
+
+
+def _line_size(line: dict) -> float:
+    sizes = [(len(s["text"].strip()), s["size"]) for s in line["spans"]]
+    return max(sizes)[1] if sizes else 0.0
+
+
+def _size_runs(lines: list[dict]) -> list[list[dict]]:
+    """Split a block where the text size changes: MuPDF sometimes glues a caption to the body
+    paragraph after it, and the two never share a size in a typeset book."""
+    runs: list[list[dict]] = []
+    for ln in lines:
+        if not runs or abs(_line_size(ln) - _line_size(runs[-1][-1])) > 0.4:
+            runs.append([ln])
+        else:
+            runs[-1].append(ln)
+    return runs
+
+
+def read_images(page: pymupdf.Page) -> list[Placement]:
+    """Raster placements worth considering as figure panels."""
+    frame = unrotated_rect(page)
+    area = frame.width * frame.height
+    raw: list[Placement] = []
+    seen: set[Box] = set()
+    for info in page.get_image_info(xrefs=True):
+        r = pymupdf.Rect(info["bbox"]) & frame
+        if r.is_empty or r.width < 1 or r.height < 1:
+            continue
+        box = (round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2))
+        if box in seen:
+            continue
+        seen.add(box)
+        raw.append(Placement(box, int(info.get("xref") or 0), info["width"], info["height"]))
+    out = []
+    for p in merge_tiles(raw):
+        w, h = p.bbox[2] - p.bbox[0], p.bbox[3] - p.bbox[1]
+        if w < MIN_IMAGE_PT or h < MIN_IMAGE_PT or w * h > FULL_PAGE_FRACTION * area:
+            continue
+        if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
+            continue  # rules, banners and strips are decoration, never a clinical figure
+        out.append(p)
+    return out
+
+
+def merge_tiles(placements: list[Placement]) -> list[Placement]:
+    """Join images that abut along a whole edge: one picture stored as strips or tiles."""
+    items = list(placements)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                a, b = items[i].bbox, items[j].bbox
+                same_x = abs(a[0] - b[0]) < 0.6 and abs(a[2] - b[2]) < 0.6
+                same_y = abs(a[1] - b[1]) < 0.6 and abs(a[3] - b[3]) < 0.6
+                touch_v = abs(a[3] - b[1]) < 0.8 or abs(b[3] - a[1]) < 0.8
+                touch_h = abs(a[2] - b[0]) < 0.8 or abs(b[2] - a[0]) < 0.8
+                if (same_x and touch_v) or (same_y and touch_h):
+                    pa, pb = items[i], items[j]
+                    box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    wpx = pa.width_px if same_x else pa.width_px + pb.width_px
+                    hpx = pa.height_px + pb.height_px if same_x else pa.height_px
+                    items[i] = Placement(
+                        box,
+                        pa.xref,
+                        wpx,
+                        hpx,
+                        pa.tiles + pb.tiles,
+                        [*pa.more_xrefs, pb.xref, *pb.more_xrefs],
+                    )
+                    del items[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return items
+
+
+def check_images(
+    doc: pymupdf.Document, page_no: int, placements: list[Placement], checked: dict[int, str | None]
+) -> None:
+    """Decode each image once and raise broken_image when MuPDF reports damaged data.
+
+    MuPDF pads a damaged stream and carries on, so the page would render with a grey block; the
+    warning log is the only reliable signal, hence the explicit decode.
+    """
+    xrefs = [x for pl in placements for x in (pl.xref, *pl.more_xrefs) if x > 0]
+    fresh = [x for x in xrefs if x not in checked]
+    if fresh:
+        # Listing the page's images already decoded them into MuPDF's cache, silently; empty
+        # the cache so the decode below happens again and reports its warnings.
+        pymupdf.TOOLS.store_shrink(100)
+    for xref in dict.fromkeys(fresh):
+        pymupdf.TOOLS.mupdf_warnings(reset=True)
+        problem = None
+        try:
+            pix = pymupdf.Pixmap(doc, xref)
+            del pix
+        except Exception as exc:
+            problem = str(exc)
+        warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
+        if problem is None and warnings:
+            bad = [w for w in warnings.splitlines() if DECODE_ERRORS.search(w)]
+            bad = [w for w in bad if "Length incorrect" not in w]
+            if bad:
+                problem = bad[0]
+        checked[xref] = problem
+    for xref in xrefs:
+        problem = checked[xref]
+        if problem:
+            raise PdfError(
+                "broken_image",
+                f"page {page_no}: image stream {xref} is damaged and cannot be decoded "
+                f"({problem}); re-export the PDF from its source.",
+            )
+
+
+class Sections:
+    """Section path at any point of the book: from the PDF outline located on its pages, or,
+    for books without an outline, from headings recognised by their font (bold and larger than
+    the body text; half as large again makes a chapter).
+
+    Points are compared in reading order: page, then column (a block starting in the right
+    half of the page), then height.
+    """
+
+    def __init__(self, doc: pymupdf.Document) -> None:
+        self.doc = doc
+        self.entries: list[tuple[int, int, float, int, str]] = []  # page, col, y, level, title
+        for lvl, title, pno, *_ in doc.get_toc(simple=False):
+            if pno >= 1:
+                # Position is found lazily from the heading text; outline points are unreliable.
+                self.entries.append((pno, 0, 0.0, lvl, title.strip()))
+        self.from_fonts = not self.entries
+        self._located: set[int] = set()
+        self._scanned = 0
+
+    def _col(self, page_no: int, x0: float) -> int:
+        return int(x0 >= unrotated_rect(self.doc[page_no - 1]).width / 2 - 5)
+
+    def _locate(self, page_no: int, blocks: list[Block] | None) -> None:
+        if page_no in self._located:
+            return
+        self._located.add(page_no)
+        idx = [i for i, e in enumerate(self.entries) if e[0] == page_no]
+        if not idx:
+            return
+        if blocks is None:
+            blocks = read_blocks(self.doc[page_no - 1])
+        for i in idx:
+            pno, _, _, lvl, title = self.entries[i]
+            key = _norm(title)
+            col, y = 0, 0.0
+            for b in blocks:
+                bt = _norm(b.text)
+                if key and (bt.startswith(key) or (key.startswith(bt) and len(bt) > 3)):
+                    col, y = self._col(pno, b.bbox[0]), b.bbox[1]
+                    break
+            self.entries[i] = (pno, col, y, lvl, title)
+
+    def _scan_fonts(self, upto: int) -> None:
+        """Collect font-recognised headings of pages not yet scanned, up to `upto`."""
+        while self._scanned < min(upto, self.doc.page_count):
+            self._scanned += 1
+            page = self.doc[self._scanned - 1]
+            blocks = read_blocks(page)
+            sizes: dict[float, int] = {}
+            for b in blocks:
+                for sp in b.spans:
+                    sizes[round(sp.size, 1)] = sizes.get(round(sp.size, 1), 0) + len(sp.text)
+            if not sizes:
+                continue
+            body = max(sizes, key=lambda k: sizes[k])
+            found = []
+            for b in blocks:
+                if b.bbox[3] < 50 or b.bbox[1] > unrotated_rect(page).height - 50:
+                    continue
+                if len(b.text) > 90 or len(b.lines) > 2 or not b.spans[0].bold:
+                    continue
+                if HEADING_EXCLUDE.match(b.text) or b.size < body + 1.0:
+                    continue
+                if not re.search(r"[A-Za-z]{3}", b.text):
+                    continue  # panel letters ("a b") printed over images
+                level = 1 if b.size >= 1.5 * body else 2
+                found.append(
+                    (self._scanned, self._col(self._scanned, b.bbox[0]), b.bbox[1], level, b.text)
+                )
+            self.entries.extend(sorted(found))
+
+    def path_at(
+        self, page_no: int, y: float, blocks: list[Block] | None = None, *, x0: float = 0.0
+    ) -> list[str]:
+        """Chapter > section > ... path in force at point (x0, y) of the page."""
+        if self.from_fonts:
+            self._scan_fonts(page_no)
+        else:
+            self._locate(page_no, blocks)
+        here = (page_no, self._col(page_no, x0), y)
+        stack: list[tuple[int, str]] = []
+        for pno, col, ey, lvl, title in self.entries:
+            if (pno, col, ey) > here:
+                continue
+            while stack and stack[-1][0] >= lvl:
+                stack.pop()
+            stack.append((lvl, title))
+        return [t for _, t in stack]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()

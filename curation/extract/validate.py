@@ -1,0 +1,115 @@
+"""Cheap upload checks: decide from the bytes and the page tree alone whether a PDF is usable.
+
+Nothing is rendered, so a curator gets an answer while the upload request is still open.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pymupdf
+
+from .errors import PdfError
+from .model import PdfInfo
+
+# MuPDF repairs what it can and prints to stderr; we ask for its warnings explicitly instead.
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+
+HEADER_WINDOW = 1024
+TAIL_WINDOW = 4096
+
+
+def open_pdf(path: str | Path) -> pymupdf.Document:
+    """Open a PDF or raise the PdfError that names why it cannot be used."""
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise PdfError("not_pdf", f"The file {path.name} cannot be read: {exc.strerror}.") from exc
+    if size == 0:
+        raise PdfError("empty", "The file is empty (0 bytes); the upload may have failed.")
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_WINDOW)
+        fh.seek(max(0, size - TAIL_WINDOW))
+        tail = fh.read()
+    if b"%PDF-" not in head:
+        kind = (
+            "an HTML page"
+            if b"<html" in head.lower() or b"<!doctype" in head.lower()
+            else ("not a PDF")
+        )
+        raise PdfError(
+            "not_pdf",
+            f"The file is {kind}: it does not start with a PDF header, whatever its name says."
+            if kind != "not a PDF"
+            else "The file is not a PDF: it does not start with a PDF header.",
+        )
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:  # MuPDF raises several types for unreadable files
+        raise PdfError("corrupt", f"The PDF is damaged and cannot be opened ({exc}).") from exc
+    if doc.needs_pass:
+        doc.close()
+        raise PdfError(
+            "encrypted",
+            "The PDF is password-protected; upload a copy saved without a password.",
+        )
+    if doc.is_repaired and b"%%EOF" not in tail:
+        doc.close()
+        raise PdfError(
+            "corrupt",
+            "The PDF is truncated (its end is missing), probably from an interrupted download; "
+            "upload the complete file.",
+        )
+    return doc
+
+
+def check_pages(doc: pymupdf.Document, max_pages: int | None) -> None:
+    """Raise when the page tree is empty, too long, or has pages that cannot be loaded."""
+    n = doc.page_count
+    if n == 0:
+        raise PdfError("no_pages", "The PDF is valid but contains no pages.")
+    if max_pages is not None and n > max_pages:
+        raise PdfError(
+            "too_many_pages", f"The PDF has {n} pages, more than the limit of {max_pages}."
+        )
+    if doc.is_repaired:
+        for i in range(n):
+            try:
+                doc.load_page(i)
+            except Exception as exc:
+                raise PdfError(
+                    "corrupt", f"The PDF is damaged: page {i + 1} cannot be read ({exc})."
+                ) from exc
+
+
+def _looks_scanned(doc: pymupdf.Document, samples: int = 8) -> bool:
+    """True when most of a few evenly spaced pages carry (almost) no extractable text."""
+    n = doc.page_count
+    picks = sorted({int(i * n / samples) for i in range(samples)} & set(range(n)))
+    empty = 0
+    for i in picks:
+        try:
+            if len(doc[i].get_text("text").strip()) < 20:
+                empty += 1
+        except Exception:
+            empty += 1
+    return bool(picks) and empty >= 0.75 * len(picks)
+
+
+def inspect_pdf(path: str | Path, *, max_pages: int | None = None) -> PdfInfo:
+    """Validate an upload and return its page count and metadata, without rendering anything."""
+    doc = open_pdf(path)
+    try:
+        check_pages(doc, max_pages)
+        meta = doc.metadata or {}
+        return PdfInfo(
+            page_count=doc.page_count,
+            title=(meta.get("title") or "").strip(),
+            author=(meta.get("author") or "").strip(),
+            likely_scanned=_looks_scanned(doc),
+        )
+    finally:
+        doc.close()

@@ -1,0 +1,1033 @@
+"""Lay out a procedurally generated dermatology atlas and record the ground truth.
+
+The generator is a tiny flow-layout engine on PyMuPDF: paragraphs fill columns top to bottom, a
+figure is queued when a paragraph first cites it and is placed in the next gap that can hold it.
+Because the generator knows where it put every image, caption and citation, it returns gold data
+that the extractor's tests and benchmark score against. Book styles (`STYLES`) vary the layout
+the way real atlases do: columns, caption position and font, label format, panel arrangement,
+tables and decorative images that are not figures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+from PIL import Image, ImageDraw, ImageFont
+
+from . import content, images
+
+PAGE_W, PAGE_H = 595.0, 842.0
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 62.0, 62.0, 66.0, 70.0
+TEXT_W = PAGE_W - MARGIN_L - MARGIN_R
+COL_GAP = 18.0
+BODY_FONT, BODY_SIZE, BODY_LEAD = "tiro", 10.0, 13.0
+HEAD_FONT = "hebo"
+GUTTER = 6.0
+FIXED_DATE = "D:20250101000000Z"
+LETTERS = "abcdefgh"
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class BookStyle:
+    """How one publisher lays out figures; each knob maps to a failure mode of extractors."""
+
+    name: str
+    columns: int = 1
+    label_word: str = "Fig."
+    label_sep: str = "."
+    cap_label_font: str = "hebo"
+    cap_font: str = "helv"
+    cap_size: float = 8.5
+    kinds: tuple[tuple[str, float], ...] = (("single", 0.5), ("row2", 0.3), ("row3", 0.2))
+    positions: tuple[tuple[str, float], ...] = (("below", 1.0),)
+    tables: float = 0.0  # chance per section of a table (which is not a figure)
+    banners: bool = False  # decorative chapter-opening image without a caption
+    ref_first: float = 0.0  # chance a citing paragraph starts with "Figure 3-2 shows"
+    multi_refs: float = 0.0  # chance of "Figs. 3.2-3.4" citing several figures at once
+    shared_letters: float = 0.0  # chance of "(a, b) Clinical photographs ..." markers
+    outline: bool = True
+    gutter: float = GUTTER  # space between panels; wider than the merge distance is harder
+    letters_below: bool = False  # panel letters printed under each panel instead of on it
+    upper_letters: float = 0.0  # chance of "(A)" markers and "A" on the panels
+    silent_modality: float = 0.0  # chance a sub-caption does not name its modality
+    pairs: float = 0.0  # chance two single figures share a row, each with its own caption
+    tiles: float = 0.0  # chance a picture is stored as three abutting horizontal strips
+
+    @property
+    def cap_lead(self) -> float:
+        return self.cap_size + 2.0
+
+
+STYLES: dict[str, BookStyle] = {
+    "classic": BookStyle("classic"),
+    "varied": BookStyle(
+        "varied",
+        label_word="Figure",
+        label_sep="-",
+        cap_label_font="tibi",
+        cap_font="tiro",
+        cap_size=9.0,
+        kinds=(
+            ("single", 0.3),
+            ("row2", 0.15),
+            ("row3", 0.1),
+            ("grid4", 0.15),
+            ("composite2", 0.12),
+            ("composite3", 0.08),
+            ("composite4", 0.1),
+        ),
+        positions=(("below", 0.45), ("above", 0.2), ("beside", 0.2), ("next_page", 0.15)),
+        tables=0.35,
+        banners=True,
+        ref_first=0.2,
+        multi_refs=0.3,
+        shared_letters=0.3,
+    ),
+    "hard": BookStyle(
+        "hard",
+        kinds=(("single", 0.45), ("row2", 0.25), ("row3", 0.15), ("grid4", 0.15)),
+        positions=(("below", 0.8), ("above", 0.2)),
+        tables=0.2,
+        ref_first=0.2,
+        multi_refs=0.3,
+        shared_letters=0.2,
+        gutter=18.0,
+        letters_below=True,
+        upper_letters=0.5,
+        silent_modality=0.5,
+        pairs=0.6,
+        tiles=0.2,
+    ),
+    "twocol": BookStyle(
+        "twocol",
+        columns=2,
+        label_word="FIG.",
+        cap_label_font="hebo",
+        cap_font="helv",
+        cap_size=8.0,
+        kinds=(("single", 0.5), ("row2", 0.2), ("grid4", 0.15), ("composite2", 0.15)),
+        positions=(("below", 0.7), ("above", 0.3)),
+        tables=0.3,
+        ref_first=0.15,
+        multi_refs=0.3,
+        outline=False,
+    ),
+}
+
+
+@dataclass
+class GoldPanel:
+    letter: str | None
+    bbox: Box
+    subcaption: str
+    modality: str
+
+
+@dataclass
+class GoldMention:
+    page: int
+    text: str
+
+
+@dataclass
+class GoldFigure:
+    label: str
+    page: int
+    bbox: Box
+    caption: str
+    caption_bbox: Box
+    caption_page: int
+    panels: list[GoldPanel]
+    modality: str
+    age: int | None
+    sex: str | None
+    diagnosis: str
+    section: list[str]
+    style: str  # single | row2 | row3 | grid4 | composite2 | composite3 | composite4
+    mentions: list[GoldMention] = field(default_factory=list)
+    caption_position: str = "below"  # below | above | beside | next_page
+    layout: str = "1col"
+
+
+@dataclass
+class GoldDecoy:
+    """Something that looks figure-like but must not be extracted as a figure (tables, art)."""
+
+    kind: str
+    page: int
+    bbox: Box
+    caption: str = ""
+
+
+@dataclass
+class GoldBook:
+    path: str
+    title: str
+    page_count: int
+    seed: int
+    figures: list[GoldFigure]
+    style: str = "classic"
+    decoys: list[GoldDecoy] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Serialise for `--gold`; tuples become lists."""
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> GoldBook:
+        """Load what `to_json` wrote, for benchmarks run against a saved book."""
+        raw = json.loads(text)
+        figs = []
+        for f in raw["figures"]:
+            f["panels"] = [GoldPanel(**{**p, "bbox": tuple(p["bbox"])}) for p in f["panels"]]
+            f["mentions"] = [GoldMention(**m) for m in f["mentions"]]
+            f["bbox"] = tuple(f["bbox"])
+            f["caption_bbox"] = tuple(f["caption_bbox"])
+            figs.append(GoldFigure(**f))
+        raw["figures"] = figs
+        raw["decoys"] = [GoldDecoy(**{**d, "bbox": tuple(d["bbox"])}) for d in raw["decoys"]]
+        return cls(**raw)
+
+
+_WIDTHS: dict[str, dict[str, float]] = {}
+
+
+def text_width(text: str, font: str, size: float) -> float:
+    """Width of `text` in a Base-14 font; per-character cache, since insert_text never kerns."""
+    table = _WIDTHS.setdefault(font, {})
+    total = 0.0
+    for ch in text:
+        w = table.get(ch)
+        if w is None:
+            w = table[ch] = pymupdf.get_text_length(ch, fontname=font, fontsize=1.0)
+        total += w
+    return total * size
+
+
+def wrap(text: str, font: str, size: float, width: float, first_indent: float = 0.0) -> list[str]:
+    """Greedy word wrap using the Base-14 font metrics PyMuPDF will draw with."""
+    lines: list[str] = []
+    cur = ""
+    avail = width - first_indent
+    for word in text.split():
+        trial = f"{cur} {word}" if cur else word
+        if cur and text_width(trial, font, size) > avail:
+            lines.append(cur)
+            cur = word
+            avail = width
+        else:
+            cur = trial
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+@dataclass
+class FigureSpec:
+    """A figure waiting to be placed: what to draw and what its caption says."""
+
+    label: str
+    modalities: list[str]
+    caption: str
+    subcaptions: list[str]
+    age: int | None
+    sex: str | None
+    diagnosis: str
+    section: list[str]
+    kind: str = "single"
+    position: str = "below"
+    upper: bool = False
+    mentions: list[GoldMention] = field(default_factory=list)
+    gold: GoldFigure | None = None
+
+
+def _box(r: pymupdf.Rect) -> Box:
+    return (round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2))
+
+
+def _weighted(rng: np.random.Generator, options: tuple[tuple[str, float], ...]) -> str:
+    names = [n for n, _ in options]
+    weights = np.asarray([w for _, w in options], float)
+    return names[int(rng.choice(len(names), p=weights / weights.sum()))]
+
+
+class _Writer:
+    """Owns the document, the current page, the column and the vertical cursor."""
+
+    def __init__(
+        self, title: str, style: BookStyle, rng: np.random.Generator, unique_images: int
+    ) -> None:
+        self.doc = pymupdf.open()
+        self.title = title
+        self.style = style
+        self.rng = rng
+        self.page: pymupdf.Page | None = None
+        self.col = 0
+        self.col_top = MARGIN_T
+        self.y = MARGIN_T
+        self.chapter_head = ""
+        self.queue: list[FigureSpec] = []
+        self.pending_caption: tuple[FigureSpec, list[str]] | None = None
+        self.unique_images = unique_images
+        self.image_pool: dict[tuple, tuple[int, list]] = {}
+        self.image_counts: dict[tuple, int] = {}
+        self.decoys: list[GoldDecoy] = []
+        self.col_w = (TEXT_W - COL_GAP * (style.columns - 1)) / style.columns
+
+    # -- frame and pages -------------------------------------------------------------------
+    @property
+    def pno(self) -> int:
+        assert self.page is not None
+        return self.page.number + 1
+
+    @property
+    def x0(self) -> float:
+        return MARGIN_L + self.col * (self.col_w + COL_GAP)
+
+    def new_page(self, *, heads: bool = True) -> None:
+        self.page = self.doc.new_page(width=PAGE_W, height=PAGE_H)
+        self.col = 0
+        self.col_top = MARGIN_T
+        self.y = MARGIN_T
+        if not heads:
+            return
+        n = self.pno
+        head = self.title if n % 2 == 0 else self.chapter_head
+        x = MARGIN_L if n % 2 == 0 else PAGE_W - MARGIN_R - text_width(head, "tiit", 8.5)
+        self.page.insert_text((x, 40), head, fontname="tiit", fontsize=8.5)
+        self.page.draw_line((MARGIN_L, 45), (PAGE_W - MARGIN_R, 45), width=0.4)
+        num = str(n)
+        w = text_width(num, BODY_FONT, 9)
+        self.page.insert_text(((PAGE_W - w) / 2, PAGE_H - 40), num, fontname=BODY_FONT, fontsize=9)
+        if self.pending_caption:
+            spec, lines = self.pending_caption
+            self.pending_caption = None
+            box = self._write_caption(spec, lines, self.x0, self.y, self.col_w)
+            assert spec.gold is not None
+            spec.gold.caption_bbox = box
+            spec.gold.caption_page = self.pno
+            self.y = box[3] + 14
+        self.place_queued()
+
+    def advance(self) -> None:
+        """Move to the next column, or to a new page after the last one."""
+        if self.col + 1 < self.style.columns:
+            self.col += 1
+            self.y = self.col_top
+            self.place_queued()
+        else:
+            self.new_page()
+
+    def room(self) -> float:
+        return PAGE_H - MARGIN_B - self.y
+
+    # -- text ------------------------------------------------------------------------------
+    def chapter_heading(self, text: str) -> None:
+        assert self.page is not None
+        self.page.insert_text((MARGIN_L, self.y + 18), text, fontname=HEAD_FONT, fontsize=18)
+        self.y += 18 * 1.6 + 10
+        if self.style.banners:
+            self._banner()
+        self.col_top = self.y
+
+    def _banner(self) -> None:
+        """A decorative strip under the chapter title: a raster that is not a figure."""
+        assert self.page is not None
+        h = 36.0
+        ramp = np.linspace(0, 1, 600, dtype=np.float32)[None, :, None]
+        c0 = np.asarray((120, 60, 70), np.float32)
+        c1 = np.asarray((230, 200, 190), np.float32)
+        arr = np.repeat(c0 * (1 - ramp) + c1 * ramp, 48, axis=0).astype(np.uint8)
+        rect = pymupdf.Rect(MARGIN_L, self.y, MARGIN_L + TEXT_W, self.y + h)
+        key = ("banner",)
+        if key in self.image_pool:
+            self.page.insert_image(rect, xref=self.image_pool[key][0])
+        else:
+            xref = self.page.insert_image(rect, stream=images.png_bytes(Image.fromarray(arr)))
+            self.image_pool[key] = (xref, [])
+        self.decoys.append(GoldDecoy("banner", self.pno, _box(rect)))
+        self.y += h + 12
+
+    def heading(self, text: str, size: float, space_before: float) -> None:
+        need = space_before + size * 1.4 + BODY_LEAD * 3
+        if self.room() < need:
+            self.advance()
+        elif self.y > self.col_top:
+            self.y += space_before
+        assert self.page is not None
+        self.page.insert_text((self.x0, self.y + size), text, fontname=HEAD_FONT, fontsize=size)
+        self.y += size * 1.6
+
+    def paragraph(self, text: str) -> int:
+        """Place a whole paragraph (never split), returning its page number."""
+        lines = wrap(text, BODY_FONT, BODY_SIZE, self.col_w)
+        height = len(lines) * BODY_LEAD
+        if self.room() < height:
+            self.place_queued()
+            if self.room() < height:
+                self.advance()
+                if self.room() < height:
+                    self.advance()
+        assert self.page is not None
+        self.page.insert_text(
+            (self.x0, self.y + BODY_SIZE),
+            "\n".join(lines),
+            fontname=BODY_FONT,
+            fontsize=BODY_SIZE,
+            lineheight=BODY_LEAD / BODY_SIZE,
+        )
+        self.y += height + 5
+        return self.pno
+
+    # -- tables (not figures) --------------------------------------------------------------
+    def table(self, number: str, dx: str) -> None:
+        """A table with its caption above; drawn as vector rules or as a scanned raster."""
+        st = self.style
+        rows = [("Feature", dx, "Main mimic")] + [
+            (f, self._pick(["present", "absent", "variable"]), self._pick(["rare", "common"]))
+            for f in ("Scale", "Itch", "Symmetry", "Mucosal lesions")
+        ]
+        width = self.col_w * 0.95
+        row_h = 14.0
+        cap = f"Table {number} Distinguishing {dx.lower()} from its mimics"
+        cap_lines = wrap(cap, st.cap_font, st.cap_size, width)
+        total = len(cap_lines) * st.cap_lead + 4 + row_h * len(rows) + 14
+        if self.room() < total:
+            self.advance()
+        assert self.page is not None
+        x0, y0 = self.x0, self.y
+        self.page.insert_text(
+            (x0, y0 + st.cap_size),
+            "\n".join(cap_lines),
+            fontname=st.cap_label_font,
+            fontsize=st.cap_size,
+            lineheight=st.cap_lead / st.cap_size,
+        )
+        top = y0 + len(cap_lines) * st.cap_lead + 4
+        rect = pymupdf.Rect(x0, top, x0 + width, top + row_h * len(rows))
+        if self.rng.random() < 0.5:
+            cw = width / 3
+            for r, row in enumerate(rows):
+                y = top + r * row_h
+                self.page.draw_line((x0, y), (x0 + width, y), width=0.5)
+                for c, cell in enumerate(row):
+                    font = "hebo" if r == 0 else "helv"
+                    self.page.insert_text(
+                        (x0 + c * cw + 3, y + 10), cell, fontname=font, fontsize=8
+                    )
+            self.page.draw_line((x0, rect.y1), (x0 + width, rect.y1), width=0.5)
+            kind = "table"
+        else:
+            px_w, px_h = int(width * 2), int(rect.height * 2)
+            img = Image.new("RGB", (px_w, px_h), (255, 255, 255))
+            draw = ImageDraw.Draw(img)
+            font = ImageFont.load_default(size=15)
+            for r, row in enumerate(rows):
+                y = int(r * row_h * 2)
+                draw.line((0, y, px_w, y), fill=(0, 0, 0), width=1)
+                for c, cell in enumerate(row):
+                    draw.text((c * px_w // 3 + 6, y + 6), cell, fill=(0, 0, 0), font=font)
+            self.page.insert_image(rect, stream=images.png_bytes(img.convert("L")))
+            kind = "raster_table"
+        self.decoys.append(GoldDecoy(kind, self.pno, _box(rect), cap))
+        self.y = rect.y1 + 14
+
+    def _pick(self, seq: list[str]) -> str:
+        return seq[int(self.rng.integers(len(seq)))]
+
+    # -- figures ---------------------------------------------------------------------------
+    def _insert(self, key: tuple, rect: pymupdf.Rect, make) -> list:
+        """Insert a pooled image: drawn on first use, then reused by xref."""
+        assert self.page is not None
+        n = self.image_counts.get(key, 0)
+        self.image_counts[key] = n + 1
+        pool_key = (*key, n % self.unique_images)
+        if pool_key in self.image_pool:
+            xref, extra = self.image_pool[pool_key]
+            self.page.insert_image(rect, xref=xref)
+            return extra
+        img, extra = make()
+        stream = images.png_bytes(img.quantize(96, method=Image.Quantize.FASTOCTREE))
+        xref = self.page.insert_image(rect, stream=stream)
+        self.image_pool[pool_key] = (xref, extra)
+        return extra
+
+    def _single_image(self, modality: str, rect: pymupdf.Rect) -> None:
+        # Narrow panels get smaller pictures, as a publisher would downsample them.
+        px_w = 600 if rect.width > 200 else (480 if rect.width > 160 else 400)
+        if self.style.tiles and self.rng.random() < self.style.tiles:
+            self._tiled_image(modality, rect, px_w)
+            return
+        self._insert(
+            (modality,), rect, lambda: (images.draw(modality, self.rng, px_w, px_w * 3 // 4), [])
+        )
+
+    def _tiled_image(self, modality: str, rect: pymupdf.Rect, px_w: int) -> None:
+        """One picture written as three strips, as some scanners and PDF writers store them."""
+        assert self.page is not None
+        img = images.draw(modality, self.rng, px_w, px_w * 3 // 4)
+        px_h = img.height
+        cuts = [0, px_h // 3, 2 * px_h // 3, px_h]
+        for a, b in itertools.pairwise(cuts):
+            strip = img.crop((0, a, img.width, b))
+            r = pymupdf.Rect(
+                rect.x0, rect.y0 + rect.height * a / px_h, rect.x1, rect.y0 + rect.height * b / px_h
+            )
+            stream = images.png_bytes(strip.quantize(96, method=Image.Quantize.FASTOCTREE))
+            self.page.insert_image(r, stream=stream, keep_proportion=False)
+
+    def _composite(self, spec: FigureSpec, rect: pymupdf.Rect) -> list[pymupdf.Rect]:
+        """One raster holding several panels separated by white gutters, letters in pixels."""
+        n = len(spec.modalities)
+        cols, rows = (2, 2) if n == 4 else (n, 1)
+        pw, ph, gut = 320, 240, 12
+
+        def make():
+            canvas = Image.new(
+                "RGB", (cols * pw + (cols - 1) * gut, rows * ph + (rows - 1) * gut), "white"
+            )
+            font = ImageFont.load_default(size=26)
+            for i, m in enumerate(spec.modalities):
+                r, c = divmod(i, cols)
+                panel = images.draw(m, self.rng, pw, ph)
+                ink = (0, 0, 0) if m == "pathological" else (255, 255, 255)
+                ImageDraw.Draw(panel).text((8, 4), LETTERS[i], fill=ink, font=font)
+                canvas.paste(panel, (c * (pw + gut), r * (ph + gut)))
+            return canvas, []
+
+        self._insert(("composite", *spec.modalities), rect, make)
+        total_w = cols * pw + (cols - 1) * gut
+        s = rect.width / total_w
+        out = []
+        for i in range(n):
+            r, c = divmod(i, cols)
+            x = rect.x0 + c * (pw + gut) * s
+            y = rect.y0 + r * (ph + gut) * s
+            out.append(pymupdf.Rect(x, y, x + pw * s, y + ph * s))
+        return out
+
+    def figure_geometry(self, spec: FigureSpec, width: float) -> tuple[float, float]:
+        """Width and height of the image block of a figure in a frame `width` wide."""
+        n = len(spec.modalities)
+        if spec.kind == "single":
+            w = width * (0.62 if self.style.columns == 1 else 0.95)
+            if spec.position == "beside":
+                w = width * 0.56
+            return w, w * 0.75
+        gut = self.style.gutter
+        if spec.kind.startswith("row"):
+            pw = (width - gut * (n - 1)) / n
+            return width, pw * 0.75 + self._below()
+        if spec.kind == "grid4":
+            w = width * (0.8 if self.style.columns == 1 else 1.0)
+            pw = (w - gut) / 2
+            return w, (pw * 0.75 + self._below()) * 2 + gut
+        cols, rows = (2, 2) if n == 4 else (n, 1)
+        w = width * (0.9 if n != 4 else 0.75)
+        if self.style.columns == 2:
+            w = width
+        return w, w * (rows * 240 + (rows - 1) * 12) / (cols * 320 + (cols - 1) * 12)
+
+    def _below(self) -> float:
+        return 13.0 if self.style.letters_below else 0.0
+
+    def _caption_lines(self, spec: FigureSpec, width: float) -> list[str]:
+        st = self.style
+        label_txt = f"{st.label_word} {spec.label}"
+        indent = text_width(label_txt + " ", st.cap_label_font, st.cap_size)
+        rest = spec.caption[len(label_txt) :].strip()
+        return wrap(rest, st.cap_font, st.cap_size, width, first_indent=indent)
+
+    def _write_caption(
+        self, spec: FigureSpec, lines: list[str], x: float, y: float, width: float
+    ) -> Box:
+        assert self.page is not None
+        st = self.style
+        label_txt = f"{st.label_word} {spec.label}"
+        indent = text_width(label_txt + " ", st.cap_label_font, st.cap_size)
+        base = y + st.cap_size
+        self.page.insert_text(
+            (x, base), label_txt, fontname=st.cap_label_font, fontsize=st.cap_size
+        )
+        self.page.insert_text(
+            (x + indent, base), lines[0], fontname=st.cap_font, fontsize=st.cap_size
+        )
+        if len(lines) > 1:
+            self.page.insert_text(
+                (x, base + st.cap_lead),
+                "\n".join(lines[1:]),
+                fontname=st.cap_font,
+                fontsize=st.cap_size,
+                lineheight=st.cap_lead / st.cap_size,
+            )
+        widths = [text_width(ln, st.cap_font, st.cap_size) for ln in lines]
+        widths[0] += indent
+        return (
+            round(x, 2),
+            round(y, 2),
+            round(x + max(widths), 2),
+            round(y + len(lines) * st.cap_lead, 2),
+        )
+
+    def _figure_total(self, spec: FigureSpec) -> tuple[float, float, float, list[str]]:
+        img_w, img_h = self.figure_geometry(spec, self.col_w)
+        cap_w = self.col_w
+        if spec.position == "beside":
+            cap_w = self.col_w - img_w - 10
+        lines = self._caption_lines(spec, cap_w)
+        cap_h = len(lines) * self.style.cap_lead
+        if spec.position == "beside":
+            total = max(img_h, cap_h) + 18
+        elif spec.position == "next_page":
+            total = img_h + 18
+        else:
+            total = img_h + 6 + cap_h + 18
+        return img_w, img_h, total, lines
+
+    def place_queued(self) -> None:
+        while self.queue and not self.pending_caption:
+            spec = self.queue[0]
+            if self._pairable() and self.rng.random() < self.style.pairs:
+                if not self.place_pair(self.queue[0], self.queue[1]):
+                    return
+                del self.queue[:2]
+                continue
+            _, _, total, _ = self._figure_total(spec)
+            if self.room() < total:
+                return
+            self.queue.pop(0)
+            self.place_figure(spec)
+
+    def _pairable(self) -> bool:
+        return (
+            self.style.pairs > 0
+            and self.style.columns == 1
+            and len(self.queue) >= 2
+            and all(s.kind == "single" and s.position == "below" for s in self.queue[:2])
+        )
+
+    def place_pair(self, a: FigureSpec, b: FigureSpec) -> bool:
+        """Two single figures side by side, each with its own caption underneath."""
+        assert self.page is not None
+        half = (self.col_w - 18) / 2
+        img_w, img_h = half, half * 0.75
+        lines = [self._caption_lines(s, half) for s in (a, b)]
+        total = img_h + 6 + max(len(x) for x in lines) * self.style.cap_lead + 18
+        if self.room() < total:
+            return False
+        top = self.y + 4
+        for k, spec in enumerate((a, b)):
+            left = self.x0 + k * (half + 18)
+            rect = pymupdf.Rect(left, top, left + img_w, top + img_h)
+            self._single_image(spec.modalities[0], rect)
+            cap_box = self._write_caption(spec, lines[k], left, top + img_h + 6, half)
+            spec.gold = GoldFigure(
+                label=spec.label,
+                page=self.pno,
+                bbox=_box(rect),
+                caption=spec.caption,
+                caption_bbox=cap_box,
+                caption_page=self.pno,
+                panels=[GoldPanel(None, _box(rect), spec.subcaptions[0], spec.modalities[0])],
+                modality=spec.modalities[0],
+                age=spec.age,
+                sex=spec.sex,
+                diagnosis=spec.diagnosis,
+                section=spec.section,
+                style="side_by_side",
+                caption_position="below",
+                layout="1col",
+            )
+        self.y = top + total
+        return True
+
+    def place_figure(self, spec: FigureSpec) -> None:
+        assert self.page is not None
+        img_w, img_h, total, lines = self._figure_total(spec)
+        n = len(spec.modalities)
+        pos = spec.position
+        x0 = self.x0
+        top = self.y + 4
+        cap_top = top + img_h + 6
+        if pos == "above":
+            cap_top = top
+            top = top + len(lines) * self.style.cap_lead + 6
+        elif pos == "next_page":
+            top = PAGE_H - MARGIN_B - img_h  # image sinks to the page foot
+        left = x0 if pos == "beside" else x0 + (self.col_w - img_w) / 2
+        frame = pymupdf.Rect(left, top, left + img_w, top + img_h)
+        if spec.kind.startswith("composite"):
+            rects = self._composite(spec, frame)
+        else:
+            if spec.kind == "single":
+                rects = [frame]
+            else:
+                gut = self.style.gutter
+                below = self._below()
+                cols = 2 if spec.kind == "grid4" else n
+                pw = (img_w - gut * (cols - 1)) / cols
+                ph = pw * 0.75
+                rects = [
+                    pymupdf.Rect(
+                        left + (i % cols) * (pw + gut),
+                        top + (i // cols) * (ph + below + gut),
+                        left + (i % cols) * (pw + gut) + pw,
+                        top + (i // cols) * (ph + below + gut) + ph,
+                    )
+                    for i in range(n)
+                ]
+            for i, (rect, modality) in enumerate(zip(rects, spec.modalities, strict=True)):
+                self._single_image(modality, rect)
+                if n > 1:
+                    letter = LETTERS[i].upper() if spec.upper else LETTERS[i]
+                    if self.style.letters_below:
+                        lw = text_width(letter, "hebo", 10)
+                        pos_l = ((rect.x0 + rect.x1 - lw) / 2, rect.y1 + 10)
+                        self.page.insert_text(pos_l, letter, fontname="hebo", fontsize=10)
+                        continue
+                    ink = (0, 0, 0) if modality == "pathological" else (1, 1, 1)
+                    self.page.insert_text(
+                        (rect.x0 + 5, rect.y0 + 14),
+                        letter,
+                        fontname="hebo",
+                        fontsize=12,
+                        color=ink,
+                    )
+        panels = [
+            GoldPanel(LETTERS[i] if n > 1 else None, _box(r), spec.subcaptions[i], m)
+            for i, (r, m) in enumerate(zip(rects, spec.modalities, strict=True))
+        ]
+        cap_box: Box = (0.0, 0.0, 0.0, 0.0)
+        if pos == "beside":
+            cap_box = self._write_caption(
+                spec, lines, left + img_w + 10, top, self.col_w - img_w - 10
+            )
+        elif pos != "next_page":
+            cap_box = self._write_caption(spec, lines, x0, cap_top, self.col_w)
+        union = pymupdf.Rect(rects[0])
+        for r in rects[1:]:
+            union = union | r
+        modalities = set(spec.modalities)
+        spec.gold = GoldFigure(
+            label=spec.label,
+            page=self.pno,
+            bbox=_box(union),
+            caption=spec.caption,
+            caption_bbox=cap_box,
+            caption_page=self.pno,
+            panels=panels,
+            modality=spec.modalities[0] if len(modalities) == 1 else "mixed",
+            age=spec.age,
+            sex=spec.sex,
+            diagnosis=spec.diagnosis,
+            section=spec.section,
+            style=spec.kind,
+            caption_position=pos,
+            layout=f"{self.style.columns}col",
+        )
+        if pos == "next_page":
+            self.pending_caption = (spec, self._caption_lines(spec, self.col_w))
+            self.new_page()
+        else:
+            self.y = max(self.y, top - 4) + total if pos != "above" else cap_top + total
+
+
+def _demographics(rng: np.random.Generator) -> tuple[str, int | None, str | None]:
+    """A caption phrase and the age/sex it encodes (sometimes none, sometimes partial)."""
+    roll = rng.random()
+    sex = "F" if rng.random() < 0.5 else "M"
+    if roll < 0.45:
+        age = int(rng.integers(19, 88))
+        noun = {"F": "woman", "M": "man"}[sex]
+        art = "an" if str(age).startswith("8") or age in (11, 18) else "a"
+        return f"in {art} {age}-year-old {noun}", age, sex
+    if roll < 0.6:
+        age = int(rng.integers(2, 17))
+        noun = {"F": "girl", "M": "boy"}[sex]
+        art = "an" if age in (8, 11) else "a"
+        return f"in {art} {age}-year-old {noun}", age, sex
+    if roll < 0.75:
+        age = int(rng.integers(20, 90))
+        return f"({sex}, {age})", age, sex
+    if roll < 0.83:
+        noun = {"F": "woman", "M": "man"}[sex]
+        return f"in an elderly {noun}", None, sex
+    return "", None, None
+
+
+def _pick(rng: np.random.Generator, seq: list[str]) -> str:
+    return seq[int(rng.integers(len(seq)))]
+
+
+PANEL_SETS = {
+    2: [["clinical", "dermoscopic"], ["clinical", "pathological"], ["clinical", "clinical"]],
+    3: [["clinical", "dermoscopic", "pathological"], ["clinical", "clinical", "dermoscopic"]],
+    4: [
+        ["clinical", "clinical", "dermoscopic", "pathological"],
+        ["clinical", "dermoscopic", "clinical", "dermoscopic"],
+        ["pathological", "pathological", "pathological", "pathological"],
+    ],
+}
+
+
+def _make_spec(
+    rng: np.random.Generator,
+    style: BookStyle,
+    label: str,
+    dx: str,
+    site: str,
+    section: list[str],
+) -> FigureSpec:
+    kind = _weighted(rng, style.kinds)
+    n = 1 if kind == "single" else int(kind[-1])
+    if n == 1:
+        modalities = [_pick(rng, ["clinical", "clinical", "dermoscopic", "pathological"])]
+    else:
+        sets = PANEL_SETS[n]
+        modalities = list(sets[int(rng.integers(len(sets)))])
+    position = _weighted(rng, style.positions)
+    if position == "beside" and (kind != "single" or style.columns > 1):
+        position = "below"
+    demo, age, sex = _demographics(rng)
+    demo_sp = f" {demo}" if demo else ""
+    subs: list[str] = []
+    upper = n > 1 and rng.random() < style.upper_letters
+    for m in modalities:
+        finding = _pick(rng, content.FINDINGS[m])
+        if n > 1 and rng.random() < style.silent_modality:
+            # Real sub-captions often leave the modality to the picture.
+            lead = {
+                "clinical": "Close-up of",
+                "dermoscopic": "Detail of the surface with",
+                "pathological": "Higher power view of",
+            }[m]
+            subs.append(f"{lead} {finding}.")
+        elif m == "clinical":
+            subs.append(f"Clinical photograph of {finding} on the {site}.")
+        elif m == "dermoscopic":
+            subs.append(f"Dermoscopy showing {finding}.")
+        else:
+            stain = _pick(rng, content.PATH_STAINS)
+            subs.append(f"Biopsy specimen ({stain}) showing {finding}.")
+    head = f"{style.label_word} {label}"
+    if n == 1:
+        m = modalities[0]
+        finding = subs[0].split(" of ", 1)[-1].split(" showing ", 1)[-1]
+        if m == "clinical":
+            caption = f"{head} {dx}{demo_sp}: {finding}"
+        elif m == "dermoscopic":
+            caption = f"{head} Dermoscopy of {dx.lower()}{demo_sp}, showing {finding}"
+        else:
+            stain = subs[0].split("(", 1)[1].split(")", 1)[0]
+            caption = f"{head} Histopathology of {dx.lower()} ({stain}): {finding}"
+            age = sex = None
+        subs = [caption[len(head) :].strip()]
+    else:
+        parts = []
+        i = 0
+        while i < n:
+            if (
+                i + 1 < n
+                and modalities[i] == modalities[i + 1] == "clinical"
+                and rng.random() < style.shared_letters
+            ):
+                finding = _pick(rng, content.FINDINGS["clinical"])
+                text = f"Clinical photographs of {finding} on the {site}."
+                la, lb = LETTERS[i], LETTERS[i + 1]
+                if upper:
+                    la, lb = la.upper(), lb.upper()
+                parts.append(f"({la}, {lb}) {text}")
+                subs[i] = subs[i + 1] = text
+                i += 2
+            else:
+                parts.append(f"({LETTERS[i].upper() if upper else LETTERS[i]}) {subs[i]}")
+                i += 1
+        caption = f"{head} {dx}{demo_sp}. {' '.join(parts)}"
+    return FigureSpec(
+        label, modalities, caption, subs, age, sex, dx, section, kind, position, upper
+    )
+
+
+def _ref_text(spec: FigureSpec, style: BookStyle, rng: np.random.Generator, cap: bool) -> str:
+    n = len(spec.modalities)
+    word = "Figure" if cap or rng.random() < 0.3 else "Fig."
+    if n > 1 and rng.random() < 0.4:
+        letters = ", ".join(LETTERS[:2]) if rng.random() < 0.5 else "a"
+        return f"{word} {spec.label}{letters}"
+    return f"{word} {spec.label}"
+
+
+def _multi_ref(specs: list[FigureSpec], rng: np.random.Generator) -> str:
+    first, last = specs[0].label, specs[-1].label
+    if len(specs) == 2:
+        return f"Figs. {first} and {last}"
+    joiner = "\u2013" if rng.random() < 0.6 else " to "
+    return f"Figs. {first}{joiner}{last}"
+
+
+def _sentence(rng: np.random.Generator, dx: str, site: str) -> str:
+    return _pick(rng, content.SENTENCES).format(dx=dx, site=site)
+
+
+def generate_book(
+    path: str | Path,
+    *,
+    chapters: int = 4,
+    pages_per_chapter: int = 6,
+    seed: int = 0,
+    title: str = "Sample Atlas of Dermatology",
+    style: str = "classic",
+    unique_images: int = 48,
+) -> GoldBook:
+    """Write a sample atlas PDF to `path` and return where every figure and citation went.
+
+    `style` names one of `STYLES`. `unique_images` caps how many distinct pictures are drawn
+    per modality; later figures reuse them, which keeps a 500-page book fast and small.
+    """
+    st = STYLES[style]
+    rng = np.random.default_rng(seed)
+    w = _Writer(title, st, rng, unique_images)
+    # Title page and a contents page that is filled in once page numbers are known.
+    w.new_page(heads=False)
+    assert w.page is not None
+    w.page.insert_text((MARGIN_L, 260), title, fontname="tibo", fontsize=26)
+    w.page.insert_text(
+        (MARGIN_L, 300), "Procedurally generated sample edition", fontname="tiit", fontsize=14
+    )
+    w.page.insert_text((MARGIN_L, 340), ", ".join(content.AUTHORS), fontname="tiro", fontsize=12)
+    w.new_page(heads=False)
+    toc: list[list] = []
+    specs: list[FigureSpec] = []
+    for ci in range(chapters):
+        ch_title, sections = content.CHAPTERS[ci % len(content.CHAPTERS)]
+        cycle = ci // len(content.CHAPTERS)
+        if cycle:
+            ch_title = f"{ch_title} {['', 'II', 'III', 'IV', 'V', 'VI', 'VII', 'VIII'][cycle % 8]}"
+        chno = ci + 1
+        chapter_label = f"Chapter {chno} {ch_title}"
+        while w.queue or w.pending_caption:
+            w.place_queued()
+            if w.queue or w.pending_caption:
+                w.advance()
+        w.chapter_head = f"{chno}  {ch_title}"
+        w.new_page()
+        start = w.pno
+        toc.append([1, chapter_label, start])
+        w.chapter_heading(chapter_label)
+        fig_no = 0
+        table_no = 0
+        si = 0
+        while True:
+            sec_title, dx, sites = sections[si % len(sections)]
+            si += 1
+            sec_label = f"{chno}.{si} {sec_title}"
+            w.heading(sec_label, 12, 10)
+            toc.append([2, sec_label, w.pno])
+            section = [chapter_label, sec_label]
+            n_figs = int(rng.integers(1, 3))
+            sec_specs = []
+            for _ in range(n_figs):
+                fig_no += 1
+                site = _pick(rng, sites)
+                label = f"{chno}{st.label_sep}{fig_no}"
+                sec_specs.append(_make_spec(rng, st, label, dx, site, section))
+            specs.extend(sec_specs)
+            site = sites[0]
+            pending = list(sec_specs)
+            n_par = int(rng.integers(2, 4)) + len(sec_specs)
+            for pi in range(n_par):
+                sents = [_sentence(rng, dx, site) for _ in range(int(rng.integers(3, 6)))]
+                cited: list[FigureSpec] = []
+                if pending and (pi > 0 or rng.random() < 0.5):
+                    if len(pending) >= 2 and rng.random() < st.multi_refs:
+                        cited = list(pending)
+                        pending.clear()
+                    else:
+                        cited.append(pending.pop(0))
+                elif sec_specs and rng.random() < 0.25:
+                    cited.append(sec_specs[int(rng.integers(len(sec_specs)))])
+                if len(cited) > 1:
+                    tmpl = _pick(rng, content.MENTION_TEMPLATES)
+                    ref = _multi_ref(cited, rng)
+                    pos = int(rng.integers(1, len(sents) + 1))
+                    sents.insert(pos, tmpl.format(ref=ref, Ref=ref))
+                for spec in cited if len(cited) == 1 else []:
+                    if rng.random() < st.ref_first:
+                        ref = _ref_text(spec, st, rng, True)
+                        sents.insert(0, f"{ref} shows the typical appearance of {dx.lower()}.")
+                        continue
+                    tmpl = _pick(rng, content.MENTION_TEMPLATES)
+                    ref = _ref_text(spec, st, rng, tmpl.startswith("{Ref}"))
+                    pos = int(rng.integers(1, len(sents) + 1))
+                    sents.insert(pos, tmpl.format(ref=ref, Ref=ref))
+                text = " ".join(sents)
+                page_no = w.paragraph(text)
+                for spec in cited:
+                    spec.mentions.append(GoldMention(page_no, text))
+                    if spec not in w.queue and spec.gold is None:
+                        w.queue.append(spec)
+                w.place_queued()
+            for spec in pending:
+                if spec not in w.queue and spec.gold is None:
+                    w.queue.append(spec)
+            if st.tables and rng.random() < st.tables:
+                table_no += 1
+                w.table(f"{chno}{st.label_sep}{table_no}", dx)
+            if w.pno - start + 1 >= pages_per_chapter:
+                break
+    while w.queue or w.pending_caption:
+        w.place_queued()
+        if w.queue or w.pending_caption:
+            w.advance()
+    # Contents page.
+    contents_page = w.doc[1]
+    contents_page.insert_text((MARGIN_L, 110), "Contents", fontname="tibo", fontsize=18)
+    y = 150.0
+    for lvl, text, pno in toc:
+        if lvl != 1 or y > PAGE_H - MARGIN_B:
+            continue
+        contents_page.insert_text((MARGIN_L, y), text, fontname="tiro", fontsize=11)
+        num = str(pno)
+        nw = text_width(num, "tiro", 11)
+        contents_page.insert_text((PAGE_W - MARGIN_R - nw, y), num, fontname="tiro", fontsize=11)
+        y += 16
+    if st.outline:
+        w.doc.set_toc(toc)
+    w.doc.set_metadata(
+        {
+            "title": title,
+            "author": ", ".join(content.AUTHORS),
+            "producer": "PyMuPDF (MM-Skin sample book generator)",
+            "creator": "curation.samplebook",
+            "creationDate": FIXED_DATE,
+            "modDate": FIXED_DATE,
+            "subject": f"seed={seed} style={style}",
+            "keywords": "",
+        }
+    )
+    page_count = w.doc.page_count
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w.doc.save(path, garbage=1, deflate=True, no_new_id=True)
+    w.doc.close()
+    figures = []
+    for spec in specs:
+        if spec.gold is None:
+            continue
+        spec.gold.mentions = list(spec.mentions)
+        figures.append(spec.gold)
+    figures.sort(key=lambda f: (f.page, f.bbox[0] > PAGE_W / 2 and st.columns > 1, f.bbox[1]))
+    return GoldBook(str(path), title, page_count, seed, figures, style, w.decoys)
+
+
+def chapters_for_pages(pages: int, pages_per_chapter: int = 6) -> int:
+    """How many chapters make a book of about `pages` pages."""
+    return max(1, math.ceil((pages - 2) / (pages_per_chapter + 0.25)))

@@ -1,0 +1,113 @@
+"""Reads for the panel editor: a figure's panels, their pairs, and whether a crop is re-rendering.
+
+A crop is "re-rendering" while a pair's latest geometry event has no later render event; the
+audit trail is the state, so no extra column is needed and a crashed task shows as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from curation.models import Figure, Page, Pair, Panel, ReviewEvent
+
+ADJUSTED = "pair.panel_adjusted"
+SPLIT = "pair.panel_split"
+MERGED = "pair.panel_merged"
+SUBCAPTION = "pair.subcaption_changed"
+RENDERED = "pair.crop_rendered"
+RENDER_FAILED = "pair.crop_failed"
+GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED)
+FIX_ACTIONS = (*GEOMETRY_ACTIONS, SUBCAPTION)
+
+RENDERING = "rendering"
+FAILED = "failed"
+
+
+@dataclass
+class PanelRow:
+    panel: Panel
+    pair: Pair | None
+    render: str = ""  # "", "rendering" or "failed"
+    machine_bbox: list | None = None
+
+
+@dataclass
+class FigureLayout:
+    figure: Figure
+    page: Page
+    rows: list[PanelRow] = field(default_factory=list)
+
+    @property
+    def rendering(self) -> bool:
+        return any(row.render == RENDERING for row in self.rows)
+
+    @property
+    def failed(self) -> bool:
+        return any(row.render == FAILED for row in self.rows)
+
+
+def render_states(pair_ids) -> dict[int, str]:
+    """pair id -> "rendering" or "failed", for pairs whose crop lags their box."""
+    states: dict[int, str] = {}
+    seen: set[int] = set()
+    events = (
+        ReviewEvent.objects.filter(
+            target_type="pair",
+            target_id__in=list(pair_ids),
+            action__in=(*GEOMETRY_ACTIONS, RENDERED, RENDER_FAILED),
+        )
+        .order_by("target_id", "-created_at", "-id")
+        .values_list("target_id", "action")
+    )
+    for target_id, action in events:
+        if target_id in seen:
+            continue
+        seen.add(target_id)
+        if action in GEOMETRY_ACTIONS:
+            states[target_id] = RENDERING
+        elif action == RENDER_FAILED:
+            states[target_id] = FAILED
+    return states
+
+
+def machine_bboxes(pair_ids) -> dict[int, list | None]:
+    """The box extraction proposed, as the first panel fix of each pair recorded it."""
+    found: dict[int, list | None] = {}
+    events = (
+        ReviewEvent.objects.filter(
+            target_type="pair", target_id__in=list(pair_ids), action__in=FIX_ACTIONS
+        )
+        .order_by("target_id", "created_at", "id")
+        .values_list("target_id", "after")
+    )
+    for target_id, after in events:
+        if target_id not in found and isinstance(after, dict) and "machine_bbox" in after:
+            found[target_id] = after["machine_bbox"]
+    return found
+
+
+def figure_layout(figure_id: int) -> FigureLayout | None:
+    figure = (
+        Figure.objects.select_related("page", "textbook", "page__textbook")
+        .filter(pk=figure_id)
+        .first()
+    )
+    if figure is None:
+        return None
+    panels = list(Panel.objects.filter(figure=figure).select_related("pair").order_by("index"))
+    pair_ids = [p.pair.pk for p in panels if hasattr(p, "pair")]
+    states = render_states(pair_ids)
+    machine = machine_bboxes(pair_ids)
+    rows = []
+    for panel in panels:
+        pair = getattr(panel, "pair", None)
+        pid = pair.pk if pair else None
+        rows.append(
+            PanelRow(
+                panel=panel,
+                pair=pair,
+                render=states.get(pid, ""),
+                machine_bbox=machine.get(pid, list(panel.bbox)),
+            )
+        )
+    return FigureLayout(figure=figure, page=figure.page, rows=rows)

@@ -1,0 +1,582 @@
+"""Panel fixes: redraw a panel's box, split a panel into several, merge panels, reassign
+sub-captions. Crops are re-rendered from the PDF by ``workers.panels`` after commit.
+
+Every fix locks the figure and the affected pairs, refuses a stale ``version`` with 409, bumps
+the versions, and records one ``ReviewEvent`` per pair whose ``before``/``after`` hold the pair's
+review snapshot, the panel's geometry (bbox, letter, sub-caption, index, image) and the box the
+machine first proposed (``machine_bbox``). ``Pair.proposed`` is never touched.
+
+A fix that changes the image of a pair an expert already decided on needs a curator's ``force``;
+the pair then returns to ``proposed`` so that someone reviews the new crop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from django.db import transaction
+from django.db.models import F
+
+from curation.models import Claim, Figure, Pair, Panel, ReleaseItem
+from curation.selectors.panels import (
+    ADJUSTED,
+    MERGED,
+    RENDER_FAILED,
+    RENDERED,
+    RENDERING,
+    SPLIT,
+    SUBCAPTION,
+    machine_bboxes,
+    render_states,
+)
+from curation.services.audit import record_event
+from curation.services.errors import Conflict, NotAllowed, ServiceError
+from curation.services.review import claim_of, snapshot
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, has_any_role
+
+FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
+FORCERS = frozenset({CURATOR, ADMIN})
+MIN_SIDE = 4.0  # points; smaller boxes are slips of the mouse
+MAX_PANELS = 26
+MAX_LETTER = 4
+MAX_SUBCAPTION = 5000
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _require(user, roles: frozenset[str], what: str) -> None:
+    if not has_any_role(user, roles):
+        raise NotAllowed("forbidden", f"Your role does not allow you to {what}.")
+
+
+def clean_box(value, width: float, height: float) -> list[float]:
+    """``[x0, y0, x1, y1]`` in points, clipped to the page, at least ``MIN_SIDE`` each way."""
+    if isinstance(value, str):
+        value = value.replace(";", ",").split(",")
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        raise ServiceError("invalid", "A box is four numbers: x0, y0, x1, y1.")
+    try:
+        x0, y0, x1, y1 = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ServiceError("invalid", "A box is four numbers: x0, y0, x1, y1.") from None
+    if any(isinstance(v, bool) for v in value) or not all(
+        math.isfinite(v) for v in (x0, y0, x1, y1)
+    ):
+        raise ServiceError("invalid", "A box is four numbers: x0, y0, x1, y1.")
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    x0, x1 = max(0.0, x0), min(float(width), x1)
+    y0, y1 = max(0.0, y0), min(float(height), y1)
+    if x1 - x0 < MIN_SIDE or y1 - y0 < MIN_SIDE:
+        raise ServiceError("invalid", f"A box must be at least {MIN_SIDE:g} points each way.")
+    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]
+
+
+def _clean_versions(versions: Mapping) -> dict[int, int]:
+    try:
+        return {int(k): int(v) for k, v in (versions or {}).items()}
+    except (TypeError, ValueError):
+        raise ServiceError("invalid", "versions maps pair ids to version numbers.") from None
+
+
+def _clean_ids(ids: Iterable) -> list[int]:
+    try:
+        return list(dict.fromkeys(int(i) for i in ids))
+    except (TypeError, ValueError):
+        raise ServiceError("invalid", "Pair ids must be whole numbers.") from None
+
+
+def _clean_letter(value) -> str:
+    letter = str(value or "").strip()
+    if len(letter) > MAX_LETTER:
+        raise ServiceError("invalid", f"A panel letter has at most {MAX_LETTER} characters.")
+    return letter
+
+
+def _clean_subcaption(value) -> str:
+    if not isinstance(value, str):
+        raise ServiceError("invalid", "A sub-caption must be text.")
+    text = value.strip()
+    if len(text) > MAX_SUBCAPTION:
+        raise ServiceError("invalid", "That sub-caption is too long.")
+    return text
+
+
+# --- state kept in events ---------------------------------------------------------------
+
+
+def geometry(panel: Panel) -> dict:
+    return {
+        "index": panel.index,
+        "letter": panel.letter,
+        "bbox": list(panel.bbox),
+        "subcaption": panel.subcaption,
+        "image": panel.image,
+    }
+
+
+def _state(pair: Pair, machine_bbox) -> dict:
+    return {**snapshot(pair), "panel": geometry(pair.panel), "machine_bbox": machine_bbox}
+
+
+def derived_text(figure: Figure, subcaption: str, panel_count: int) -> str:
+    """The caption extraction would give a panel (the rule of ``services.ingest``)."""
+    return subcaption if panel_count > 1 and subcaption else figure.caption
+
+
+# --- locking ----------------------------------------------------------------------------
+
+
+class _Fix:
+    """A figure and some of its pairs, locked, with versions checked and 'before' states kept."""
+
+    def __init__(self, figure_id: int, user, pair_ids: list[int], versions: Mapping) -> None:
+        self.user = user
+        self.figure = (
+            Figure.objects.select_for_update().select_related("page").filter(pk=figure_id).first()
+        )
+        if self.figure is None:
+            raise ServiceError("not_found", f"Figure {figure_id} does not exist.", status=404)
+        versions = _clean_versions(versions)
+        rows = (
+            Pair.objects.select_for_update()
+            .select_related("panel")
+            .filter(pk__in=pair_ids)
+            .order_by("panel__index")
+        )
+        self.pairs: dict[int, Pair] = {p.pk: p for p in rows}
+        strangers = [p for p in self.pairs.values() if p.panel.figure_id != self.figure.pk]
+        if strangers:
+            raise ServiceError("invalid", "Every panel must belong to this figure.")
+        unversioned = [pid for pid in pair_ids if pid not in versions]
+        if unversioned:
+            raise ServiceError("invalid", f"Send the version of pair(s) {unversioned}.")
+        missing = [pid for pid in pair_ids if pid not in self.pairs]
+        stale = missing or [pid for pid, p in self.pairs.items() if versions[pid] != p.version]
+        if stale:
+            raise Conflict(
+                "stale",
+                "Someone changed these panels after you opened them. Look at the current "
+                "layout, then redo your fix.",
+                extra={
+                    "versions": dict(
+                        Pair.objects.filter(panel__figure=self.figure).values_list("pk", "version")
+                    ),
+                    "gone": missing,
+                },
+            )
+        for pid in pair_ids:
+            claim = claim_of(pid)
+            if claim is not None and claim.user_id != user.pk:
+                raise Conflict("claimed", f"{claim.user} is reviewing pair {pid} now.")
+        # The first fix of a pair records the box extraction proposed; later ones repeat it.
+        self.machine = machine_bboxes(pair_ids)
+        for pid, pair in self.pairs.items():
+            self.machine.setdefault(pid, list(pair.panel.bbox))
+        self.before = {pid: _state(p, self.machine[pid]) for pid, p in self.pairs.items()}
+
+    def ordered(self) -> list[Pair]:
+        return sorted(self.pairs.values(), key=lambda p: p.panel.index)
+
+    def require_unreviewed(self, pairs: Iterable[Pair], force: bool) -> None:
+        """A fix that changes a decided pair's image needs a curator's force."""
+        decided = [p.pk for p in pairs if p.status != Pair.Status.PROPOSED]
+        if not decided:
+            return
+        if not force:
+            raise Conflict(
+                "reviewed",
+                f"Pair(s) {decided} were already reviewed; a curator can force the fix, which "
+                "sends them back for review.",
+                extra={"reviewed": decided},
+            )
+        _require(self.user, FORCERS, "change panels that were already reviewed")
+
+    def reopen(self, pair: Pair) -> None:
+        if pair.status != Pair.Status.PROPOSED:
+            pair.status = Pair.Status.PROPOSED
+            pair.reject_reason, pair.reject_note = "", ""
+
+    def record(self, pair: Pair, action: str, note: str = "") -> None:
+        pair.version += 1
+        pair.save()
+        record_event(
+            self.user,
+            pair,
+            action,
+            before=self.before.get(pair.pk),
+            after=_state(pair, self.machine.get(pair.pk)),
+            note=note,
+        )
+
+    def grow_figure(self, boxes: Iterable[list[float]]) -> bool:
+        """Widen the figure's box to hold its panels; True when it changed."""
+        old = list(self.figure.bbox)
+        new = list(old)
+        for b in boxes:
+            new = [min(new[0], b[0]), min(new[1], b[1]), max(new[2], b[2]), max(new[3], b[3])]
+        if new == old:
+            return False
+        self.figure.bbox = new
+        self.figure.save(update_fields=["bbox", "updated_at"])
+        record_event(
+            self.user, self.figure, "figure.bbox_grown", before={"bbox": old}, after={"bbox": new}
+        )
+        return True
+
+
+def _renumber(figure: Figure, order: list[Panel]) -> None:
+    """Give ``order`` the indexes 0..n-1 without tripping the unique (figure, index) rule."""
+    Panel.objects.filter(figure=figure).update(index=F("index") + 10000)
+    for index, panel in enumerate(order):
+        panel.index = index
+        Panel.objects.filter(pk=panel.pk).update(index=index)
+
+
+def _enqueue_render(figure_id: int, pair_ids: Iterable[int], figure_too: bool) -> None:
+    ids = sorted(set(pair_ids))
+
+    def send() -> None:
+        from workers.panels import render_crops
+
+        render_crops.delay(figure_id, ids, figure_too)
+
+    transaction.on_commit(send)
+
+
+def _retext(pair: Pair, old_derived: str, new_derived: str) -> None:
+    """A proposed pair whose text was the derived caption follows the new derivation."""
+    if pair.status == Pair.Status.PROPOSED and pair.text == old_derived:
+        pair.text = new_derived
+
+
+# --- the fixes --------------------------------------------------------------------------
+
+
+def adjust_panels(
+    figure_id: int, user, *, boxes: Mapping, versions: Mapping, force: bool = False
+) -> list[Pair]:
+    """Redraw panel boxes: ``boxes`` maps pair id -> [x0, y0, x1, y1] in PDF points."""
+    _require(user, FIXERS, "fix panels")
+    if not boxes:
+        raise ServiceError("invalid", "No box changed.")
+    ids = _clean_ids(boxes.keys())
+    with transaction.atomic():
+        fix = _Fix(figure_id, user, ids, versions)
+        page = fix.figure.page
+        new = {int(k): clean_box(v, page.width, page.height) for k, v in boxes.items()}
+        changed = [p for p in fix.ordered() if list(p.panel.bbox) != new[p.pk]]
+        if not changed:
+            raise ServiceError("invalid", "No box changed.")
+        fix.require_unreviewed(changed, force)
+        for pair in changed:
+            pair.panel.bbox = new[pair.pk]
+            pair.panel.save(update_fields=["bbox"])
+            fix.reopen(pair)
+            fix.record(pair, ADJUSTED)
+        grown = fix.grow_figure(new[p.pk] for p in changed)
+        _enqueue_render(fix.figure.pk, [p.pk for p in changed], grown)
+    return changed
+
+
+def split_panel(
+    figure_id: int,
+    user,
+    *,
+    pair_id: int,
+    boxes: list,
+    version: int,
+    letters: list | None = None,
+    subcaptions: list | None = None,
+    force: bool = False,
+) -> list[Pair]:
+    """Cut one panel into several: the first box stays with the pair, the rest become new pairs.
+
+    New pairs start ``proposed`` with the split pair's values (and its machine proposal, marked
+    ``split_from``), their text derived from their sub-caption or the figure caption.
+    """
+    _require(user, FIXERS, "fix panels")
+    if not isinstance(boxes, list | tuple) or len(boxes) < 2:
+        raise ServiceError("invalid", "A split needs at least two boxes.")
+    letters = list(letters or [])
+    subcaptions = list(subcaptions or [])
+    with transaction.atomic():
+        fix = _Fix(figure_id, user, [int(pair_id)], {int(pair_id): version})
+        source = fix.pairs[int(pair_id)]
+        page = fix.figure.page
+        clean = [clean_box(b, page.width, page.height) for b in boxes]
+        siblings = list(Panel.objects.filter(figure=fix.figure).order_by("index"))
+        if len(siblings) - 1 + len(clean) > MAX_PANELS:
+            raise ServiceError("invalid", f"A figure has at most {MAX_PANELS} panels.")
+        fix.require_unreviewed([source], force)
+        count_before = len(siblings)
+        count_after = count_before - 1 + len(clean)
+        panel = source.panel
+        old_derived = derived_text(fix.figure, panel.subcaption, count_before)
+
+        def pick(values: list, i: int, default: str) -> str:
+            return values[i] if i < len(values) and values[i] is not None else default
+
+        panel.bbox = clean[0]
+        panel.letter = _clean_letter(pick(letters, 0, panel.letter))
+        panel.subcaption = _clean_subcaption(pick(subcaptions, 0, panel.subcaption))
+        panel.save(update_fields=["bbox", "letter", "subcaption"])
+        fix.reopen(source)
+        _retext(source, old_derived, derived_text(fix.figure, panel.subcaption, count_after))
+
+        created: list[Panel] = []
+        base = max(p.index for p in siblings) + 1
+        for i, box in enumerate(clean[1:], start=1):
+            created.append(
+                Panel.objects.create(
+                    figure=fix.figure,
+                    index=base + i,
+                    letter=_clean_letter(pick(letters, i, "")),
+                    bbox=box,
+                    subcaption=_clean_subcaption(pick(subcaptions, i, "")),
+                    image=panel.image,  # the old crop until the task renders the new one
+                )
+            )
+        order = []
+        for sibling in siblings:
+            order.append(panel if sibling.pk == panel.pk else sibling)
+            if sibling.pk == panel.pk:
+                order.extend(created)
+        _renumber(fix.figure, order)
+        fix.record(source, SPLIT, note=f"split into {len(clean)} panels")
+
+        new_pairs = []
+        for new_panel in created:
+            text = derived_text(fix.figure, new_panel.subcaption, count_after)
+            proposed = {**(source.proposed or {}), "text": text, "split_from": source.pk}
+            pair = Pair.objects.create(
+                panel=new_panel,
+                textbook_id=source.textbook_id,
+                status=Pair.Status.PROPOSED,
+                text=text,
+                modality=source.modality,
+                diagnosis=source.diagnosis,
+                age=source.age,
+                sex=source.sex,
+                flags=list(source.flags),
+                proposed=proposed,
+            )
+            record_event(
+                user,
+                pair,
+                SPLIT,
+                after={**_state(pair, None), "split_from": source.pk},
+                note=f"split from pair {source.pk}",
+            )
+            new_pairs.append(pair)
+        grown = fix.grow_figure(clean)
+        _enqueue_render(fix.figure.pk, [source.pk, *(p.pk for p in new_pairs)], grown)
+    return [source, *new_pairs]
+
+
+def merge_panels(
+    figure_id: int, user, *, pair_ids: list, versions: Mapping, force: bool = False
+) -> Pair:
+    """Join panels into one spanning them all; the first (in reading order) keeps its pair.
+
+    The other pairs are deleted (their history stays in the audit table). Pairs already
+    reviewed are refused unless a curator forces; pairs in a release are never deleted.
+    """
+    _require(user, FIXERS, "fix panels")
+    ids = _clean_ids(pair_ids or [])
+    if len(ids) < 2:
+        raise ServiceError("invalid", "Choose at least two panels to merge.")
+    with transaction.atomic():
+        fix = _Fix(figure_id, user, ids, versions)
+        ordered = fix.ordered()
+        fix.require_unreviewed(ordered, force)
+        released = list(
+            ReleaseItem.objects.filter(pair_id__in=ids).values_list("pair_id", flat=True)
+        )
+        if released:
+            raise Conflict(
+                "released", f"Pair(s) {sorted(set(released))} are part of a release; keep them."
+            )
+        survivor, gone = ordered[0], ordered[1:]
+        siblings = list(Panel.objects.filter(figure=fix.figure).order_by("index"))
+        count_after = len(siblings) - len(gone)
+        panel = survivor.panel
+        old_derived = derived_text(fix.figure, panel.subcaption, len(siblings))
+        boxes = [p.panel.bbox for p in ordered]
+        panel.bbox = [
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        ]
+        parts = [p.panel.subcaption for p in ordered if p.panel.subcaption]
+        panel.subcaption = " ".join(parts)
+        panel.save(update_fields=["bbox", "subcaption"])
+        for pair in gone:
+            record_event(
+                user,
+                pair,
+                MERGED,
+                before=fix.before[pair.pk],
+                after={"merged_into": survivor.pk, "machine_bbox": fix.machine.get(pair.pk)},
+                note=f"merged into pair {survivor.pk}",
+            )
+        gone_ids = [p.pk for p in gone]
+        Claim.objects.filter(item_type="pair", item_id__in=gone_ids).delete()
+        Panel.objects.filter(pair__pk__in=gone_ids).delete()
+        fix.reopen(survivor)
+        _retext(survivor, old_derived, derived_text(fix.figure, panel.subcaption, count_after))
+        _renumber(fix.figure, list(Panel.objects.filter(figure=fix.figure).order_by("index")))
+        panel.refresh_from_db(fields=["index"])
+        fix.record(survivor, MERGED, note=f"merged with pair(s) {gone_ids}")
+        _enqueue_render(fix.figure.pk, [survivor.pk], False)
+    return survivor
+
+
+def set_subcaptions(figure_id: int, user, *, changes: Mapping, versions: Mapping) -> list[Pair]:
+    """Reassign letters and sub-captions: ``changes`` maps pair id -> {letter, subcaption}.
+
+    Swapping two panels' sub-captions is one call with both. The image does not change, so
+    reviewed pairs keep their decision; proposed pairs whose text was the derived caption
+    follow the new sub-caption.
+    """
+    _require(user, FIXERS, "fix panels")
+    if not changes:
+        raise ServiceError("invalid", "No sub-caption changed.")
+    ids = _clean_ids(changes.keys())
+    wanted = {}
+    for key, value in changes.items():
+        if not isinstance(value, Mapping):
+            raise ServiceError("invalid", "Each change is {letter, subcaption}.")
+        wanted[int(key)] = value
+    with transaction.atomic():
+        fix = _Fix(figure_id, user, ids, versions)
+        count = Panel.objects.filter(figure=fix.figure).count()
+        changed = []
+        for pair in fix.ordered():
+            panel = pair.panel
+            letter = _clean_letter(wanted[pair.pk].get("letter", panel.letter))
+            subcaption = _clean_subcaption(wanted[pair.pk].get("subcaption", panel.subcaption))
+            if (letter, subcaption) == (panel.letter, panel.subcaption):
+                continue
+            old_derived = derived_text(fix.figure, panel.subcaption, count)
+            panel.letter, panel.subcaption = letter, subcaption
+            panel.save(update_fields=["letter", "subcaption"])
+            _retext(pair, old_derived, derived_text(fix.figure, subcaption, count))
+            changed.append(pair)
+        if not changed:
+            raise ServiceError("invalid", "No sub-caption changed.")
+        letters = [
+            letter
+            for letter in Panel.objects.filter(figure=fix.figure).values_list("letter", flat=True)
+            if letter
+        ]
+        if len(letters) != len(set(letters)):
+            raise ServiceError("invalid", "Two panels of a figure cannot share a letter.")
+        for pair in changed:
+            fix.record(pair, SUBCAPTION)
+    return changed
+
+
+def request_render(figure_id: int, user) -> list[int]:
+    """Queue the crops of this figure that are re-rendering or failed again (no new event)."""
+    _require(user, FIXERS, "fix panels")
+    ids = list(Pair.objects.filter(panel__figure_id=figure_id).values_list("pk", flat=True))
+    lagging = sorted(render_states(ids))
+    if lagging:
+        with transaction.atomic():
+            _enqueue_render(figure_id, lagging, False)
+    return lagging
+
+
+# --- what the render task calls ---------------------------------------------------------
+
+
+def crop_job(figure_id: int, pair_ids: Iterable[int]) -> dict | None:
+    """What the task renders: the book file, the page, and the current box of each pair."""
+    figure = Figure.objects.select_related("textbook", "page").filter(pk=figure_id).first()
+    if figure is None:
+        return None
+    boxes = dict(
+        Pair.objects.filter(pk__in=list(pair_ids), panel__figure=figure).values_list(
+            "pk", "panel__bbox"
+        )
+    )
+    return {
+        "file": figure.textbook.file,
+        "sha256": figure.textbook.sha256,
+        "page": figure.page.number,
+        "figure_bbox": list(figure.bbox),
+        "boxes": {pid: list(b) for pid, b in boxes.items()},
+    }
+
+
+def apply_crops(
+    figure_id: int, crops: Mapping[int, tuple[list, str]], figure_crop: tuple[list, str] | None
+) -> int:
+    """Store rendered crops whose box is still current; returns how many changed.
+
+    A crop of a box that has since been redrawn is dropped (the later fix queued its own
+    render), and running the same job twice changes nothing the second time.
+    """
+    applied = 0
+    with transaction.atomic():
+        figure = Figure.objects.select_for_update().filter(pk=figure_id).first()
+        if figure is None:
+            return 0
+        pairs = list(
+            Pair.objects.select_for_update()
+            .select_related("panel")
+            .filter(pk__in=list(crops), panel__figure=figure)
+        )
+        states = render_states([p.pk for p in pairs])
+        machine = machine_bboxes([p.pk for p in pairs])
+        for pair in pairs:
+            bbox, path = crops[pair.pk]
+            panel = pair.panel
+            if list(panel.bbox) != list(bbox):
+                continue
+            if panel.image == path and pair.pk not in states:
+                continue
+            before = _state(pair, machine.get(pair.pk))
+            panel.image = path
+            panel.save(update_fields=["image"])
+            record_event(
+                None, pair, RENDERED, before=before, after=_state(pair, machine.get(pair.pk))
+            )
+            applied += 1
+        if figure_crop is not None:
+            bbox, path = figure_crop
+            if list(figure.bbox) == list(bbox) and figure.image != path:
+                old = figure.image
+                figure.image = path
+                figure.save(update_fields=["image", "updated_at"])
+                record_event(
+                    None, figure, "figure.crop_rendered", before={"image": old},
+                    after={"image": path, "bbox": list(bbox)},
+                )  # fmt: skip
+                applied += 1
+    return applied
+
+
+def crops_failed(figure_id: int, pair_ids: Iterable[int], message: str) -> int:
+    """Mark crops that are still re-rendering as failed, so the page says so."""
+    ids = list(pair_ids)
+    with transaction.atomic():
+        pairs = list(
+            Pair.objects.select_for_update()
+            .select_related("panel")
+            .filter(pk__in=ids, panel__figure_id=figure_id)
+        )
+        states = render_states(ids)
+        machine = machine_bboxes(ids)
+        failed = 0
+        for pair in pairs:
+            if states.get(pair.pk) != RENDERING:
+                continue
+            state = _state(pair, machine.get(pair.pk))
+            record_event(None, pair, RENDER_FAILED, before=state, after=state, note=message[:500])
+            failed += 1
+    return failed

@@ -1,0 +1,186 @@
+"""Curator pages: cut a release (with a live count preview), watch it build, compare versions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+
+from curation.models import Modality, Pair, Release, Textbook
+from curation.selectors import releases as select
+from curation.services import releases as release_service
+from curation.services.errors import ServiceError
+from curation.views.base import RoleRequiredView
+from skinplatform.accounts.roles import ADMIN, CURATOR
+
+STAFF = frozenset({CURATOR, ADMIN})
+MODALITIES = [m for m in Modality.values if m != Modality.MIXED]
+STATUSES = [Pair.Status.ACCEPTED, Pair.Status.EDITED]
+
+
+def _filter_from(data) -> dict:
+    return {
+        "statuses": data.getlist("statuses"),
+        "modalities": data.getlist("modalities"),
+        "books": [b for b in data.getlist("books") if b],
+        "reviewed_from": data.get("reviewed_from") or None,
+        "reviewed_to": data.get("reviewed_to") or None,
+        "min_reviews": data.get("min_reviews") or 0,
+    }
+
+
+def _split_from(data) -> dict:
+    split = {"rule": data.get("split_rule") or "figure", "seed": data.get("seed") or 0}
+    try:
+        split["seed"] = int(split["seed"])
+    except ValueError as exc:
+        raise ServiceError("bad_split", "The seed is a whole number.") from exc
+    return split
+
+
+class ReleaseListView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def get(self, request):
+        return render(request, "releases/list.html", {"releases": select.releases()[:200]})
+
+    def post(self, request):
+        """Create a release from the new-release form."""
+        try:
+            release = release_service.create_release(
+                name=request.POST.get("name", "").strip(),
+                version=request.POST.get("version", "").strip(),
+                description=request.POST.get("description", ""),
+                filter=_filter_from(request.POST),
+                split=_split_from(request.POST),
+                user=request.user,
+            )
+        except ServiceError as exc:
+            return ReleaseNewView().render_form(request, error=exc, status=exc.status)
+        messages.info(request, f"Release {release} is being built.")
+        return redirect("release-detail", pk=release.pk)
+
+
+class ReleaseNewView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def render_form(self, request, *, error: ServiceError | None = None, status: int = 200):
+        data = request.POST if request.method == "POST" else None
+        spec = _filter_from(data) if data is not None else {"statuses": STATUSES}
+        context = {
+            "books": Textbook.objects.order_by("title"),
+            "modalities": MODALITIES,
+            "statuses": STATUSES,
+            "error": error,
+            "form": data,
+            "spec": spec,
+            "preview": _safe_preview(spec),
+        }
+        return render(request, "releases/new.html", context, status=status)
+
+    def get(self, request):
+        return self.render_form(request)
+
+
+def _safe_preview(spec: dict) -> dict | ServiceError:
+    try:
+        return release_service.preview(spec)
+    except ServiceError as exc:
+        return exc
+
+
+class ReleasePreviewView(RoleRequiredView):
+    """The counts fragment the new-release form swaps in (htmx) whenever a filter changes."""
+
+    allowed_roles = STAFF
+
+    def get(self, request):
+        preview = _safe_preview(_filter_from(request.GET))
+        return render(request, "releases/_preview.html", {"preview": preview})
+
+
+class ReleaseDetailView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def get(self, request, pk: int):
+        release = get_object_or_404(select.releases(), pk=pk)
+        context = {
+            "release": release,
+            "versions": Release.objects.filter(name=release.name).exclude(pk=release.pk),
+            "runs": release.training_runs.all()[:50],
+        }
+        return render(request, "releases/detail.html", context)
+
+
+class ReleaseProgressView(RoleRequiredView):
+    """The fragment htmx polls while a release builds."""
+
+    allowed_roles = STAFF
+
+    def get(self, request, pk: int):
+        release = get_object_or_404(Release, pk=pk)
+        response = render(request, "releases/_progress.html", {"release": release})
+        if request.htmx and release.status in (Release.Status.READY, Release.Status.FAILED):
+            response["HX-Refresh"] = "true"
+        return response
+
+
+class ReleaseNextVersionView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int):
+        get_object_or_404(Release, pk=pk)
+        try:
+            release = release_service.create_next_version(
+                pk, request.user, version=request.POST.get("version", "").strip()
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("release-detail", pk=pk)
+        messages.info(request, f"Release {release} is being built.")
+        return redirect("release-detail", pk=release.pk)
+
+
+class ReleaseRebuildView(RoleRequiredView):
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int):
+        get_object_or_404(Release, pk=pk)
+        try:
+            release_service.rebuild_release(pk, request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("release-detail", pk=pk)
+
+
+class ReleaseDiffView(RoleRequiredView):
+    allowed_roles = STAFF
+    shown = 500
+
+    def get(self, request, pk: int):
+        new = get_object_or_404(Release, pk=pk)
+        against = request.GET.get("against") or new.parent_id
+        context = {"release": new, "versions": Release.objects.filter(name=new.name)}
+        if not against:
+            context["error"] = "Choose a version to compare with."
+            return render(request, "releases/diff.html", context, status=400)
+        try:
+            old = get_object_or_404(Release, pk=int(against))
+            for release in (old, new):
+                release_service.ready_root(release)
+        except (ValueError, ServiceError) as exc:
+            context["error"] = getattr(exc, "message", "Choose a version to compare with.")
+            return render(request, "releases/diff.html", context, status=409)
+        result = select.diff(old, new)
+        ids = (result.added + result.removed + result.changed)[: self.shown * 3]
+        summaries = select.pair_summaries(ids)
+        context.update(
+            {
+                "old": old,
+                "diff": result,
+                "added": [summaries.get(i, {"id": i}) for i in result.added[: self.shown]],
+                "removed": [summaries.get(i, {"id": i}) for i in result.removed[: self.shown]],
+                "changed": [summaries.get(i, {"id": i}) for i in result.changed[: self.shown]],
+                "shown": self.shown,
+            }
+        )
+        return render(request, "releases/diff.html", context)

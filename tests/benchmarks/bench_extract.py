@@ -1,0 +1,221 @@
+"""Extraction benchmark on generated sample books: accuracy per layout style, and speed.
+
+Run: `python tests/benchmarks/bench_extract.py [--pages 30] [--styles classic,varied,twocol]`.
+Scores figures (IoU >= 0.5 and same label), pairs (figure plus exact caption), panels (IoU and
+letter), mentions ((label, page, paragraph) triples), modality per panel, age and sex per
+figure, and false figures on tables and decorative images. Speed is pages per second of
+`extract_book` against bare PyMuPDF reading every page's text and rendering it at the same dpi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pymupdf  # noqa: E402
+
+from curation.extract import extract_book  # noqa: E402
+from curation.extract.annotate import norm_label  # noqa: E402
+from curation.samplebook import STYLES, GoldBook, chapters_for_pages, generate_book  # noqa: E402
+
+
+def iou(a, b) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def ws(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class Score:
+    """Counts of true positives, false positives and false negatives."""
+
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = 0
+
+    def add(self, tp: int = 0, fp: int = 0, fn: int = 0) -> None:
+        self.tp += tp
+        self.fp += fp
+        self.fn += fn
+
+    def prf(self) -> tuple[float, float, float]:
+        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return p, r, f
+
+
+def score_book(gold: GoldBook, figures) -> dict:
+    """Match extracted figures to gold ones and count every metric, overall and per style."""
+    scores: dict[str, dict[str, Score]] = defaultdict(lambda: defaultdict(Score))
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    used: set[int] = set()
+
+    def keys(g) -> list[str]:
+        return ["all", f"kind:{g.style}", f"caption:{g.caption_position}", f"layout:{g.layout}"]
+
+    for g in gold.figures:
+        best, best_i = None, -1
+        for i, f in enumerate(figures):
+            if i in used or f.page != g.page:
+                continue
+            o = iou(f.bbox, g.bbox)
+            same = norm_label(f.label) == norm_label(g.label)
+            if o >= 0.5 and same and (best is None or o > iou(best.bbox, g.bbox)):
+                best, best_i = f, i
+        ks = keys(g)
+        for k in ks:
+            scores[k]["figure"].add(tp=best is not None, fn=best is None)
+            ok_pair = best is not None and ws(best.caption) == ws(g.caption)
+            scores[k]["pair"].add(tp=ok_pair, fn=not ok_pair)
+        gold_m = {(m.page, ws(m.text)) for m in g.mentions}
+        got_m = {(m.page, ws(m.text)) for m in best.mentions} if best else set()
+        for k in ks:
+            scores[k]["mention"].add(
+                tp=len(gold_m & got_m), fp=len(got_m - gold_m), fn=len(gold_m - got_m)
+            )
+        if best is None:
+            for k in ks:
+                scores[k]["panel"].add(fn=len(g.panels))
+            continue
+        used.add(best_i)
+        if ws(best.caption) != ws(g.caption):
+            for k in ks:
+                scores[k]["pair"].add(fp=1)
+        matched_p: set[int] = set()
+        for gp in g.panels:
+            hit = None
+            for j, p in enumerate(best.panels):
+                if j not in matched_p and iou(p.bbox, gp.bbox) >= 0.5 and p.letter == gp.letter:
+                    hit = j
+                    break
+            for k in ks:
+                scores[k]["panel"].add(tp=hit is not None, fn=hit is None)
+                if hit is not None:
+                    a = acc[f"{k}|modality"]
+                    a[0] += best.panels[hit].modality == gp.modality
+                    a[1] += 1
+                    s = acc[f"{k}|subcaption"]
+                    s[0] += ws(best.panels[hit].subcaption) == ws(gp.subcaption)
+                    s[1] += 1
+            if hit is not None:
+                matched_p.add(hit)
+        for k in ks:
+            scores[k]["panel"].add(fp=len(best.panels) - len(matched_p))
+            for name, ok in (
+                ("age", best.age == g.age),
+                ("sex", best.sex == g.sex),
+                ("diagnosis", best.diagnosis == g.diagnosis),
+                ("section", best.section == g.section),
+            ):
+                a = acc[f"{k}|{name}"]
+                a[0] += ok
+                a[1] += 1
+    decoy_hits = 0
+    for i, f in enumerate(figures):
+        if i in used:
+            continue
+        scores["all"]["figure"].add(fp=1)
+        scores["all"]["pair"].add(fp=1)
+        scores["all"]["panel"].add(fp=len(f.panels))
+        if any(d.page == f.page and iou(d.bbox, f.bbox) > 0.3 for d in gold.decoys):
+            decoy_hits += 1
+    return {"scores": scores, "acc": acc, "decoy_false_figures": decoy_hits}
+
+
+def bare_pymupdf(path: Path, dpi: int) -> float:
+    """Seconds for PyMuPDF alone to read every page's text and render it at `dpi`."""
+    t0 = time.perf_counter()
+    doc = pymupdf.open(path)
+    for page in doc:
+        page.get_text("dict")
+        page.get_pixmap(dpi=dpi).tobytes("png")
+    doc.close()
+    return time.perf_counter() - t0
+
+
+def run(styles: list[str], pages: int, seed: int, dpi: int, workdir: Path) -> dict:
+    report = {}
+    for style in styles:
+        path = workdir / f"{style}.pdf"
+        gold = generate_book(
+            path, chapters=chapters_for_pages(pages), pages_per_chapter=6, seed=seed, style=style
+        )
+        t0 = time.perf_counter()
+        figures = extract_book(path, dpi=dpi)
+        t_extract = time.perf_counter() - t0
+        t_bare = bare_pymupdf(path, dpi)
+        res = score_book(gold, figures)
+        res["pages"] = gold.page_count
+        res["extract_pages_per_s"] = gold.page_count / t_extract
+        res["bare_pages_per_s"] = gold.page_count / t_bare
+        report[style] = res
+    return report
+
+
+def print_report(report: dict) -> None:
+    for style, res in report.items():
+        print(
+            f"\n== {style}: {res['pages']} pages; extract {res['extract_pages_per_s']:.1f} "
+            f"pages/s, bare PyMuPDF read+render {res['bare_pages_per_s']:.1f} pages/s; "
+            f"false figures on tables/decorations: {res['decoy_false_figures']}"
+        )
+        print(f"{'subset':<22}{'metric':<10}{'P':>7}{'R':>7}{'F1':>7}{'n':>6}")
+        for key in sorted(res["scores"], key=lambda k: (k != "all", k)):
+            for metric, sc in res["scores"][key].items():
+                p, r, f = sc.prf()
+                print(f"{key:<22}{metric:<10}{p:7.3f}{r:7.3f}{f:7.3f}{sc.tp + sc.fn:6d}")
+        print(f"{'subset':<22}{'accuracy':<12}{'acc':>7}{'n':>6}")
+        for name in sorted(res["acc"]):
+            key, metric = name.split("|")
+            ok, n = res["acc"][name]
+            if key == "all" or metric == "modality":
+                print(f"{key:<22}{metric:<12}{ok / n if n else 0:7.3f}{n:6d}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--pages", type=int, default=30, help="pages per generated book")
+    ap.add_argument("--styles", default=",".join(STYLES))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dpi", type=int, default=150)
+    ap.add_argument("--json", default=None, help="also write the numbers here")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = run(args.styles.split(","), args.pages, args.seed, args.dpi, Path(tmp))
+    print_report(report)
+    if args.json:
+        flat = {
+            s: {
+                "pages": r["pages"],
+                "extract_pages_per_s": r["extract_pages_per_s"],
+                "bare_pages_per_s": r["bare_pages_per_s"],
+                "decoy_false_figures": r["decoy_false_figures"],
+                "scores": {
+                    k: {m: dict(zip("prf", sc.prf(), strict=True)) for m, sc in v.items()}
+                    for k, v in r["scores"].items()
+                },
+                "accuracy": {k: v[0] / v[1] if v[1] else None for k, v in r["acc"].items()},
+            }
+            for s, r in report.items()
+        }
+        Path(args.json).write_text(json.dumps(flat, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
