@@ -173,7 +173,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "store_processed": False,
         }
     )
-CELERY_IMPORTS = ("workers.ingest", "workers.release", "workers.panels")
+CELERY_IMPORTS = ("workers.ingest", "workers.release", "workers.panels", "workers.maintenance")
+CELERY_BEAT_SCHEDULE = {
+    "expire-review-claims": {"task": "workers.maintenance.expire_claims", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -187,6 +191,7 @@ CELERY_TASK_ROUTES = {
     "workers.llm.*": {"queue": "llm"},
     "workers.release.*": {"queue": "release"},
     "workers.gpu.*": {"queue": "gpu"},
+    "workers.maintenance.*": {"queue": "ingest"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

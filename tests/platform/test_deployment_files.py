@@ -27,7 +27,8 @@ def test_every_setting_is_documented_and_every_documented_variable_is_read():
 
 
 def test_services_are_all_there(compose):
-    assert {"postgres", "redis", "web", "worker", "gpu-worker", "minio"} <= set(compose["services"])
+    expected = {"postgres", "redis", "web", "worker", "beat", "gpu-worker", "minio"}
+    assert expected <= set(compose["services"])
     gpu = compose["services"]["gpu-worker"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
 
@@ -42,8 +43,10 @@ def test_every_command_exists_in_the_project(compose):
             assert cmd[2] in commands, f"{name}: no management command {cmd[2]}"
         elif cmd[0] == "celery":
             assert cmd[cmd.index("-A") + 1] == "skinplatform"
-            queues = set(cmd[cmd.index("-Q") + 1].split(","))
-            assert queues <= QUEUES, f"{name}: unknown queues {queues - QUEUES}"
+            assert cmd[3] in ("worker", "beat"), f"{name}: unexpected celery command"
+            if cmd[3] == "worker":
+                queues = set(cmd[cmd.index("-Q") + 1].split(","))
+                assert queues <= QUEUES, f"{name}: unknown queues {queues - QUEUES}"
         elif cmd[0] == "gunicorn":
             module = cmd[1].replace(".", "/") + ".py"
             assert (ROOT / module).exists(), f"{name}: {module} missing"
@@ -64,3 +67,13 @@ def test_dockerfile_copies_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("skinplatform", "curation", "workers", "ml", "frontend_templates"):
         assert f"COPY {package} " in dockerfile
+
+
+def test_beat_schedules_a_task_that_exists():
+    from django.conf import settings
+
+    from skinplatform.celery import app
+
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks

@@ -190,3 +190,13 @@ def test_concurrent_pickers_never_get_the_same_pair(make_user):
     assert len(claimed) == len(set(claimed)) == 12
     assert Pair.objects.filter(status="accepted").count() == 12
     assert Review.objects.count() == 12
+
+
+def test_beat_task_expires_claims(book, experts, eager_celery):
+    from workers.maintenance import expire_claims
+
+    make_pairs(book, 1)
+    svc.claim_next(experts[0])
+    assert expire_claims.delay().get() == 0
+    Claim.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert expire_claims.delay().get() == 1

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "skinplatform", "worker",
-             "-Q", "ingest,llm,release", "-c", "2", "-l", "warning"],
+             "-Q", "ingest,llm,release", "-c", "2", "-l", "warning", "--beat"],
             env=env, start_new_session=True,
         )  # fmt: skip
         web = subprocess.Popen(
