@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test test-fast lint format bench-ingest bench-release clean
+.PHONY: install demo test test-fast lint format bench-ingest bench-review bench-release clean
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ format: install
 
 bench-ingest: install
 	$(PY) tests/benchmarks/bench_ingest.py
+
+bench-review: install
+	$(PY) tests/benchmarks/bench_review.py
 
 bench-release: install
 	$(PY) tests/benchmarks/bench_release.py

@@ -92,3 +92,37 @@ def test_openapi_schema_documents_review_endpoints(client, db):
     schema = client.get("/api/schema/").content.decode()
     for path in ("/api/pairs/claim-next/", "/api/pairs/{id}/review/", "/api/pairs/{id}/history/"):
         assert path in schema
+
+
+def _cycle_queries(client) -> list[int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/review/next/")
+    counts.append(len(ctx))
+    url = response["Location"]
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(url)
+    counts.append(len(ctx))
+    pair = Pair.objects.get(pk=int(url.rstrip("/").rsplit("/", 1)[1]))
+    form = {
+        **{"action": "accept", "version": pair.version, "text": pair.text},
+        **{"modality": "clinical", "diagnosis": "psoriasis", "age": "40", "sex": "male"},
+    }
+    with CaptureQueriesContext(connection) as ctx:
+        client.post(url, form)
+    counts.append(len(ctx))
+    return counts
+
+
+def test_queries_per_request_do_not_grow_with_the_database(expert_client, db):
+    book = make_book()
+    make_pairs(book, 3)
+    _cycle_queries(expert_client)  # warm: first-use caches (content types, settings)
+    small = _cycle_queries(expert_client)
+    for _ in range(4):
+        make_pairs(make_book(), 25)
+    large = _cycle_queries(expert_client)
+    assert small == large, (small, large)
