@@ -34,9 +34,13 @@ VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 
 def setup_django(db_url: str, var_dir: Path) -> None:
     os.environ.update(
-        DATABASE_URL=db_url, SECRET_KEY="bench-only", VAR_DIR=str(var_dir), LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="skinplatform.settings", ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-    )  # fmt: skip
+        DATABASE_URL=db_url,
+        SECRET_KEY="bench-only",
+        VAR_DIR=str(var_dir),
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="skinplatform.settings",
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+    )
     import psycopg
 
     base, name = db_url.rsplit("/", 1)
