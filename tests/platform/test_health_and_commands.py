@@ -47,3 +47,8 @@ def test_import_textbook_command(db, sample_book, tmp_path, monkeypatch, capsys)
         call_command("import_textbook", str(bad))
     assert "refused (not_pdf)" in capsys.readouterr().err
     assert Textbook.objects.count() == 1
+
+
+def test_every_response_carries_server_timing(client, db):
+    response = client.get("/healthz")
+    assert response["Server-Timing"].startswith("app;dur=")
