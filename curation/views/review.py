@@ -78,8 +78,11 @@ class PairReviewView(RoleRequiredView):
         if ctx is None:
             raise Http404
         claim = review_service.claim_of(pair_id)
-        reviewable = (Pair.Status.PROPOSED, Pair.Status.DISPUTED)
-        if claim is None and ctx.pair.status in reviewable:
+        adjudicator = bool(roles_of(request.user) & {CURATOR, ADMIN})
+        reviewable = ctx.pair.status == Pair.Status.PROPOSED or (
+            ctx.pair.status == Pair.Status.DISPUTED and adjudicator
+        )
+        if claim is None and reviewable:
             claim = review_service.renew_claim(request.user, pair_id)
         page = ctx.figure.page
         context = {
@@ -92,10 +95,10 @@ class PairReviewView(RoleRequiredView):
             "flags": Flag.choices,
             "reasons": RejectReason.choices,
             "query": _query(request.GET),
-            "can_revert": bool(roles_of(request.user) & {CURATOR, ADMIN}),
+            "can_revert": adjudicator,
             # Reviews are blind until the pair is decided; adjudicators see them side by side.
             "reviews": review_service.reviews_of(pair_id)
-            if ctx.pair.status == Pair.Status.DISPUTED and roles_of(request.user) & {CURATOR, ADMIN}
+            if ctx.pair.status == Pair.Status.DISPUTED and adjudicator
             else [],
             "proposed_json": json.dumps(ctx.pair.proposed, ensure_ascii=False),
             **extra,

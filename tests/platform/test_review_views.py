@@ -126,3 +126,23 @@ def test_queries_per_request_do_not_grow_with_the_database(expert_client, db):
         make_pairs(make_book(), 25)
     large = _cycle_queries(expert_client)
     assert small == large, (small, large)
+
+
+def test_disputed_pair_shows_reviews_to_adjudicators_only(client, make_user, db):
+    from curation.services import review as svc
+
+    curator = make_user("cur", "curator")
+    ann, bob = make_user("ann", "expert"), make_user("bob", "expert")
+    svc.set_reviews_per_item(curator, 2)
+    pair = make_pairs(make_book(), 1)[0]
+    svc.review_pair(pair.pk, ann, version=1, action="accept")
+    svc.review_pair(pair.pk, bob, version=2, action="reject", reason="bad_crop")
+    client.force_login(ann)
+    html = client.get(f"/review/pairs/{pair.pk}/").content.decode()
+    assert "disputed-reviews" not in html
+    assert svc.claim_of(pair.pk) is None  # looking does not lock out the adjudicator
+    client.force_login(curator)
+    html = client.get(f"/review/pairs/{pair.pk}/").content.decode()
+    assert 'id="disputed-reviews"' in html and "bad_crop" in html
+    assert svc.claim_of(pair.pk).user == curator
+    assert client.get("/review/next/?queue=adjudication").status_code == 302
