@@ -217,6 +217,7 @@ def fit(
         optimizer.zero_grad(set_to_none=True)
         record = {
             "step": step + 1,
+            "total_steps": total,
             "loss": step_loss,
             "lr": optimizer.param_groups[0]["lr"],
             "grad_norm": float(grad_norm),

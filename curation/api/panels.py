@@ -19,6 +19,7 @@ from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
 FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
 
+
 def _box():
     return serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4)
 
@@ -53,13 +54,13 @@ class PanelLayoutSerializer(serializers.Serializer):
     panels = PanelRowSerializer(source="rows", many=True)
 
 
-class AdjustSerializer(serializers.Serializer):
+class PanelAdjustSerializer(serializers.Serializer):
     boxes = serializers.DictField(child=_box(), help_text="pair id -> [x0, y0, x1, y1] (points)")
     versions = Versions()
     force = serializers.BooleanField(default=False)
 
 
-class SplitSerializer(serializers.Serializer):
+class PanelSplitSerializer(serializers.Serializer):
     pair = serializers.IntegerField()
     version = serializers.IntegerField(min_value=1)
     boxes = serializers.ListField(child=_box(), min_length=2, help_text="the first stays")
@@ -70,19 +71,19 @@ class SplitSerializer(serializers.Serializer):
     force = serializers.BooleanField(default=False)
 
 
-class MergeSerializer(serializers.Serializer):
+class PanelMergeSerializer(serializers.Serializer):
     pairs = serializers.ListField(child=serializers.IntegerField(), min_length=2)
     versions = Versions()
     force = serializers.BooleanField(default=False)
 
 
-class SubcaptionChangeSerializer(serializers.Serializer):
+class PanelSubcaptionChangeSerializer(serializers.Serializer):
     letter = serializers.CharField(allow_blank=True, max_length=4, required=False)
     subcaption = serializers.CharField(allow_blank=True, required=False)
 
 
-class SubcaptionsSerializer(serializers.Serializer):
-    changes = serializers.DictField(child=SubcaptionChangeSerializer())
+class PanelSubcaptionsSerializer(serializers.Serializer):
+    changes = serializers.DictField(child=PanelSubcaptionChangeSerializer())
     versions = Versions()
 
 
@@ -105,22 +106,22 @@ class FigurePanelViewSet(RoleScopedViewSet):
         self.get_object()
         return self._layout(pk)
 
-    @extend_schema(request=AdjustSerializer, responses=PanelLayoutSerializer)
+    @extend_schema(request=PanelAdjustSerializer, responses=PanelLayoutSerializer)
     @action(detail=True, methods=["post"], url_path="panels/adjust")
     def adjust(self, request, pk=None):
         """Redraw panel boxes; their crops are re-rendered from the PDF in the background."""
         self.get_object()
-        form = AdjustSerializer(data=request.data)
+        form = PanelAdjustSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         panel_service.adjust_panels(int(pk), request.user, **form.validated_data)
         return self._layout(pk)
 
-    @extend_schema(request=SplitSerializer, responses=PanelLayoutSerializer)
+    @extend_schema(request=PanelSplitSerializer, responses=PanelLayoutSerializer)
     @action(detail=True, methods=["post"], url_path="panels/split")
     def split(self, request, pk=None):
         """Split one panel: the first box stays with its pair, the others become new pairs."""
         self.get_object()
-        form = SplitSerializer(data=request.data)
+        form = PanelSplitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
         panel_service.split_panel(
@@ -130,12 +131,12 @@ class FigurePanelViewSet(RoleScopedViewSet):
         )  # fmt: skip
         return self._layout(pk)
 
-    @extend_schema(request=MergeSerializer, responses=PanelLayoutSerializer)
+    @extend_schema(request=PanelMergeSerializer, responses=PanelLayoutSerializer)
     @action(detail=True, methods=["post"], url_path="panels/merge")
     def merge(self, request, pk=None):
         """Merge panels into one spanning them; the others' proposed pairs are deleted."""
         self.get_object()
-        form = MergeSerializer(data=request.data)
+        form = PanelMergeSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
         panel_service.merge_panels(
@@ -144,12 +145,12 @@ class FigurePanelViewSet(RoleScopedViewSet):
         )  # fmt: skip
         return self._layout(pk)
 
-    @extend_schema(request=SubcaptionsSerializer, responses=PanelLayoutSerializer)
+    @extend_schema(request=PanelSubcaptionsSerializer, responses=PanelLayoutSerializer)
     @action(detail=True, methods=["post"], url_path="panels/subcaptions")
     def subcaptions(self, request, pk=None):
         """Reassign letters and sub-captions (a swap is one call with both panels)."""
         self.get_object()
-        form = SubcaptionsSerializer(data=request.data)
+        form = PanelSubcaptionsSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         panel_service.set_subcaptions(int(pk), request.user, **form.validated_data)
         return self._layout(pk)

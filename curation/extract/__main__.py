@@ -59,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--dpi", type=int, default=150)
     ap.add_argument("--max-pages", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1, help="processes for page chunks")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
         info = inspect_pdf(args.pdf, max_pages=args.max_pages)
-        figures = extract_book(args.pdf, dpi=args.dpi)
+        figures = extract_book(args.pdf, dpi=args.dpi, workers=args.workers)
     except PdfError as exc:
         print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
         return 2

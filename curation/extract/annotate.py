@@ -12,7 +12,11 @@ from importlib import resources
 
 LABEL = r"(?:[A-Z]?\d+(?:[.\-\u2013]\d+)*)"
 CAPTION_START = re.compile(
-    r"^\s*(?:Fig(?:ure)?\.?|FIG(?:URE)?\.?|Abb\.)\s*(" + LABEL + r")(?![\d])[.:]?\s*", re.UNICODE
+    # An ornament may precede the label ("\u25a0 Fig. 3.2", "\u25ba Figure 3-2").
+    r"^\s*[^\w\s(]{0,2}\s*(?:Fig(?:ure)?\.?|FIG(?:URE)?\.?|Abb\.)\s*("
+    + LABEL
+    + r")(?![\d])[.:|]?\s*",
+    re.UNICODE,
 )
 LETTER_MARK = re.compile(
     r"\(([a-hA-H])((?:\s*(?:,|and|&|\u2013|-|to)\s*[a-hA-H])*)\)"

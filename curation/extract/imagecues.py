@@ -14,9 +14,11 @@ from PIL import Image
 SIZE = 96
 
 
-def features(png: bytes) -> dict[str, float]:
-    """Colour and layout statistics of a crop, downsampled to SIZE pixels square."""
-    img = Image.open(io.BytesIO(png)).convert("RGB").resize((SIZE, SIZE), Image.Resampling.BOX)
+def features(image: bytes | Image.Image) -> dict[str, float]:
+    """Colour and layout statistics of a crop (PNG bytes or an image), at SIZE pixels square."""
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    img = image.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BOX)
     a = np.asarray(img, np.float32) / 255.0
     r, g, b = a[..., 0], a[..., 1], a[..., 2]
     lum = 0.299 * r + 0.587 * g + 0.114 * b
@@ -39,9 +41,9 @@ def features(png: bytes) -> dict[str, float]:
     }
 
 
-def guess(png: bytes) -> tuple[str, float]:
+def guess(image: bytes | Image.Image) -> tuple[str, float]:
     """Modality suggested by the pixels alone, with a rough confidence."""
-    f = features(png)
+    f = features(image)
     if f["corner_dark"] > 0.7 and f["centre_lit"] > 0.3:
         return "dermoscopic", 0.6 + 0.3 * min(1.0, f["corner_dark"])
     if f["pink"] + f["purple"] > 0.35 and f["pink"] > 0.15:
@@ -51,9 +53,11 @@ def guess(png: bytes) -> tuple[str, float]:
     return "clinical", 0.35
 
 
-def combine(png: bytes, text_modality: str | None, text_conf: float) -> tuple[str, float]:
+def combine(
+    image: bytes | Image.Image, text_modality: str | None, text_conf: float
+) -> tuple[str, float]:
     """Merge text and pixel evidence: agreement raises confidence, the text wins ties."""
-    img_mod, img_conf = guess(png)
+    img_mod, img_conf = guess(image)
     if text_modality is None:
         return img_mod, round(min(img_conf, 0.8), 3)
     if img_mod == text_modality:

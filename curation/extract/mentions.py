@@ -6,7 +6,7 @@ import re
 
 from .annotate import norm_label
 
-REF_WORD = re.compile(r"\b(?:Figs?\.?|Figures?|FIGS?\.?|FIGURES?)(?=\s*\d)", re.I)
+REF_WORD = re.compile(r"\b(?:Figs?\.?|Figures?|FIGS?\.?|FIGURES?|Abb\.)(?=\s*\d)", re.I)
 LABEL_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)+|\d+[-\u2013]\d+(?![\d.]*\d)|\d+)")
 LETTERS = re.compile(r"[a-h](?![a-z])(?:\s*(?:,|and|&|\u2013|-)\s*[a-h](?![\w]))*")
 SEPARATOR = re.compile(r"\s*(,|;|and|&|or|to|\u2013|\u2014|-)\s*(?=\d)")

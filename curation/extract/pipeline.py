@@ -6,9 +6,11 @@ then one linking pass joins figures split across a page break and gathers citati
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pymupdf
+from PIL import Image
 
 from . import annotate, imagecues
 from .errors import PdfError
@@ -61,10 +63,14 @@ def _box(r: Box | pymupdf.Rect) -> Box:
 
 def render(page: pymupdf.Page, box: Box, dpi: int) -> bytes:
     """Crop the page region as PNG; MuPDF's PNG writer is deterministic for equal input."""
+    return render_pixmap(page, box, dpi).tobytes("png")
+
+
+def render_pixmap(page: pymupdf.Page, box: Box, dpi: int) -> pymupdf.Pixmap:
+    """The page region as an RGB pixmap."""
     # Boxes are in unrotated page space; the pixmap clip is in the rotated (displayed) one.
     clip = pymupdf.Rect(box) * page.rotation_matrix
-    pix = page.get_pixmap(clip=clip, dpi=dpi, alpha=False)
-    return pix.tobytes("png")
+    return page.get_pixmap(clip=clip, dpi=dpi, alpha=False)
 
 
 def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
@@ -116,12 +122,14 @@ def build_figure(
     fig_mod, fig_conf = annotate.modality_from_text(body)
     panels: list[PanelInfo] = []
     for i, (pl, box, letter) in enumerate(zip(group.panels, boxes, letters, strict=True)):
-        png = render(page, box, dpi)
+        pix = render_pixmap(page, box, dpi)
+        png = pix.tobytes("png")
         sub = subs.get(letter, "") if letter else body
         mod, conf = annotate.modality_from_text(sub) if letter else (fig_mod, fig_conf)
         if mod is None and n > 1 and fig_mod and len(subs) == 0:
             mod, conf = fig_mod, fig_conf * 0.8
-        mod, conf = imagecues.combine(png, mod, conf)
+        small = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+        mod, conf = imagecues.combine(small, mod, conf)
         panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3)))
         if _ppi(pl) < LOW_PPI:
             flags.append("low_resolution")
@@ -392,7 +400,7 @@ def link_book(
                     unrotated_rect(page).width,
                     unrotated_rect(page).height,
                     read_blocks(page),
-                    read_images(page),
+                    read_images(page, xrefs=False),
                     "",
                 )
             )
@@ -413,18 +421,31 @@ def link_book(
         doc.close()
 
 
-def extract_book(path: str | Path, *, dpi: int = 150) -> list[FigureInfo]:
-    """Whole book in one call: every page as one chunk, then the link pass; mentions filled."""
+def extract_book(
+    path: str | Path, *, dpi: int = 150, workers: int = 1, chunk_pages: int = 40
+) -> list[FigureInfo]:
+    """Whole book in one call: chunks, then the link pass; mentions filled in.
+
+    With `workers` > 1 the chunks run in that many processes, as the platform's task queue would
+    run them; `workers=1` reads the book as a single chunk.
+    """
     info_doc = open_pdf(path)
     try:
         check_pages(info_doc, None)
         n = info_doc.page_count
     finally:
         info_doc.close()
-    chunk = extract_chunk(path, 1, n, dpi=dpi)
-    refs = [FigureRef(f.label, f.page) for f in chunk.figures]
-    link = link_book(path, refs, chunk.orphans, dpi=dpi)
-    figures = chunk.figures + link.figures
+    if workers <= 1:
+        chunks = [extract_chunk(path, 1, n, dpi=dpi)]
+    else:
+        ranges = [(a, min(a + chunk_pages - 1, n)) for a in range(1, n + 1, chunk_pages)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(extract_chunk, path, a, b, dpi=dpi) for a, b in ranges]
+            chunks = [f.result() for f in futures]
+    found = [f for c in chunks for f in c.figures]
+    orphans = [o for c in chunks for o in c.orphans]
+    link = link_book(path, [FigureRef(f.label, f.page) for f in found], orphans, dpi=dpi)
+    figures = found + link.figures
     for f in figures:
         f.mentions = list(link.mentions.get(f.label, []))
         _section_from_citation(f, link.sections.get(f.label))

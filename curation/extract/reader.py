@@ -101,7 +101,11 @@ def join_lines(lines: list[str]) -> str:
 def read_blocks(page: pymupdf.Page) -> list[Block]:
     """Text blocks in PyMuPDF's order, each with joined text and its spans."""
     blocks = []
-    raw = page.get_text("dict", flags=pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+    # Ligatures are expanded ("fi", not U+FB01) so that vocabulary and label rules match.
+    flags = (
+        pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES & ~pymupdf.TEXT_PRESERVE_LIGATURES
+    )
+    raw = page.get_text("dict", flags=flags)
     for b in raw["blocks"]:
         if b.get("type", 0) != 0:
             continue
@@ -139,13 +143,17 @@ def _size_runs(lines: list[dict]) -> list[list[dict]]:
     return runs
 
 
-def read_images(page: pymupdf.Page) -> list[Placement]:
-    """Raster placements worth considering as figure panels."""
+def read_images(page: pymupdf.Page, *, xrefs: bool = True) -> list[Placement]:
+    """Raster placements worth considering as figure panels.
+
+    Without `xrefs` PyMuPDF need not hash every image to find its object, which is enough when
+    only the geometry matters (the citation scan of `link_book`).
+    """
     frame = unrotated_rect(page)
     area = frame.width * frame.height
     raw: list[Placement] = []
     seen: set[Box] = set()
-    for info in page.get_image_info(xrefs=True):
+    for info in page.get_image_info(xrefs=xrefs):
         r = pymupdf.Rect(info["bbox"]) & frame
         if r.is_empty or r.width < 1 or r.height < 1:
             continue
@@ -274,11 +282,20 @@ class Sections:
             pno, _, _, lvl, title = self.entries[i]
             key = _norm(title)
             col, y = 0, 0.0
+            # Best match: a heading-length block (not a paragraph that merely starts with the
+            # same words, nor the running head), else any block starting with the title.
+            best: tuple[int, Block] | None = None
+            height = unrotated_rect(self.doc[pno - 1]).height
             for b in blocks:
                 bt = _norm(b.text)
-                if key and (bt.startswith(key) or (key.startswith(bt) and len(bt) > 3)):
-                    col, y = self._col(pno, b.bbox[0]), b.bbox[1]
-                    break
+                if not key or not (bt.startswith(key) or (key.startswith(bt) and len(bt) > 3)):
+                    continue
+                margin = b.bbox[3] < 50 or b.bbox[1] > height - 50
+                rank = 0 if len(bt) <= len(key) + 12 and not margin else 1 if not margin else 2
+                if best is None or rank < best[0]:
+                    best = (rank, b)
+            if best is not None:
+                col, y = self._col(pno, best[1].bbox[0]), best[1].bbox[1]
             self.entries[i] = (pno, col, y, lvl, title)
 
     def _scan_fonts(self, upto: int) -> None:

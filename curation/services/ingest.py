@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
-from curation.models import Figure, IngestChunk, Page, Pair, Panel, Textbook
+from curation.models import Figure, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
+from curation.selectors.panels import FIX_ACTIONS
 from curation.services import dispatch
 from curation.services.audit import record_event
 from curation.services.storage import store_bytes
@@ -92,6 +93,9 @@ def _upsert_figure(book: Textbook, page: Page, fig: FigureInfo, paths) -> Figure
             "flags": list(fig.flags),
         },
     )
+    if _has_manual_panel_fixes(figure):
+        # An expert re-drew these panels; a new extraction must not undo that work.
+        return figure
     for index, panel_info in enumerate(fig.panels):
         panel, _ = Panel.objects.update_or_create(
             figure=figure,
@@ -109,6 +113,13 @@ def _upsert_figure(book: Textbook, page: Page, fig: FigureInfo, paths) -> Figure
         pair__status=Pair.Status.PROPOSED
     ).delete()
     return figure
+
+
+def _has_manual_panel_fixes(figure: Figure) -> bool:
+    pair_ids = Pair.objects.filter(panel__figure=figure).values("pk")
+    return ReviewEvent.objects.filter(
+        target_type="pair", target_id__in=pair_ids, action__in=FIX_ACTIONS
+    ).exists()
 
 
 def _upsert_pair(book: Textbook, panel: Panel, values: dict) -> Pair:

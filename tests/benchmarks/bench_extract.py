@@ -24,8 +24,8 @@ if str(ROOT) not in sys.path:
 
 import pymupdf  # noqa: E402
 
-from curation.extract import extract_book  # noqa: E402
-from curation.extract.annotate import norm_label  # noqa: E402
+from curation.extract import extract_book, imagecues  # noqa: E402
+from curation.extract.annotate import modality_from_text, norm_label  # noqa: E402
 from curation.samplebook import STYLES, GoldBook, chapters_for_pages, generate_book  # noqa: E402
 
 
@@ -106,9 +106,18 @@ def score_book(gold: GoldBook, figures) -> dict:
             for k in ks:
                 scores[k]["panel"].add(tp=hit is not None, fn=hit is None)
                 if hit is not None:
+                    panel = best.panels[hit]
                     a = acc[f"{k}|modality"]
-                    a[0] += best.panels[hit].modality == gp.modality
+                    a[0] += panel.modality == gp.modality
                     a[1] += 1
+                    # The pixel cue alone, and the final answer where the text is silent.
+                    a = acc[f"{k}|modality_pixels_only"]
+                    a[0] += imagecues.guess(panel.image_png)[0] == gp.modality
+                    a[1] += 1
+                    if modality_from_text(panel.subcaption)[0] is None:
+                        a = acc[f"{k}|modality_text_silent"]
+                        a[0] += panel.modality == gp.modality
+                        a[1] += 1
                     s = acc[f"{k}|subcaption"]
                     s[0] += ws(best.panels[hit].subcaption) == ws(gp.subcaption)
                     s[1] += 1
@@ -183,7 +192,7 @@ def print_report(report: dict) -> None:
         for name in sorted(res["acc"]):
             key, metric = name.split("|")
             ok, n = res["acc"][name]
-            if key == "all" or metric == "modality":
+            if key == "all" or metric.startswith("modality"):
                 print(f"{key:<22}{metric:<12}{ok / n if n else 0:7.3f}{n:6d}")
 
 

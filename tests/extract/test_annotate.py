@@ -22,6 +22,9 @@ from curation.extract.mentions import find_refs
         ("Fig.3.2: Psoriasis", "3.2"),
         ("Figures are shown", None),
         ("Table 3.1 Features", None),
+        ("\u25a0 Fig. 3.2 Psoriasis", "3.2"),
+        ("Fig. 3 | Psoriasis", "3"),
+        ("Abb. 4.1 Psoriasis", "4.1"),
     ],
 )
 def test_parse_label(text, label):

@@ -171,3 +171,76 @@ def sft_run(tmp_path_factory, tiny_model_dirs, release_dir, family) -> Path:
     )
     assert rc == 0
     return out
+
+
+# -- the platform, for pull and worker tests (live server; the tests import Django, ml never) ---
+def _platform_png(seed: int) -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    arr = (rng.random((32, 40, 3)) * 255).astype("uint8")
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def platform_release(make_user, eager_celery):
+    """A small reviewed book cut into a ready release by the platform's own release service."""
+    from curation.models import Figure, Page, Pair, Panel, Release, Textbook, VQAItem
+    from curation.services import releases as release_service
+    from curation.services.storage import store_bytes
+
+    curator = make_user("curator1", "curator")
+    book = Textbook.objects.create(
+        title="Atlas", sha256="a" * 64, file="books/a.pdf", size_bytes=1, page_count=20,
+        status="done",
+    )  # fmt: skip
+    for i in range(10):
+        dx, modality = DIAGNOSES[i % len(DIAGNOSES)], MODALITIES[i % len(MODALITIES)]
+        page = Page.objects.create(textbook=book, number=i + 1, width=600, height=800)
+        figure = Figure.objects.create(
+            textbook=book, page=page, label=f"1.{i}", bbox=[0, 0, 1, 1],
+            caption=f"Fig. 1.{i} {dx}.", image=store_bytes(_platform_png(i), prefix="crops",
+                                                            ext="png"),
+        )  # fmt: skip
+        panel = Panel.objects.create(
+            figure=figure, index=0, letter="", bbox=[0, 0, 1, 1],
+            image=store_bytes(_platform_png(100 + i), prefix="crops", ext="png"),
+        )  # fmt: skip
+        pair = Pair.objects.create(
+            panel=panel, textbook=book, status="accepted", modality=modality,
+            text=f"A {modality} image of {dx} on the arm.", diagnosis=dx, age=30 + i,
+            sex="female",
+        )  # fmt: skip
+        question = "What is the most likely diagnosis?"
+        VQAItem.objects.create(
+            pair=pair, question_type="diagnosis", question=question,
+            answer=f"The most likely diagnosis is {dx}.", status="edited" if i % 2 else "accepted",
+            generator={"model": "test-llm"}, prompt_version="v1",
+            draft={"question": question, "answer": "A rash of unclear cause."},
+        )  # fmt: skip
+        VQAItem.objects.create(
+            pair=pair, question_type="closed", question="Is this lesion melanoma?",
+            answer="yes" if dx == "melanoma" else "no", status="accepted",
+            generator={"model": "test-llm"}, prompt_version="v1",
+            draft={"question": "Is this lesion melanoma?", "answer": "yes"},
+        )  # fmt: skip
+    release = release_service.create_release(
+        name="skin", version="1.0.0", user=curator,
+        split={"rule": "figure", "seed": 0, "ratios": {"train": 0.7, "test": 0.3}},
+    )  # fmt: skip
+    release.refresh_from_db()
+    if release.status != Release.Status.READY:  # the build ran inline (eager Celery) or not yet
+        release_service.run_build(release.pk, release.build_token)
+        release.refresh_from_db()
+    assert release.status == Release.Status.READY, release.error
+    return release
+
+
+@pytest.fixture
+def worker_token(make_user) -> str:
+    """The API token of an ml_worker account."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.create(user=make_user("gpu1", "ml_worker")).key

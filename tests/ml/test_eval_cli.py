@@ -40,7 +40,13 @@ def test_eval_writes_metrics_per_modality(tmp_path, sft_run, tiny_model_dirs, re
     assert len(lines) == vqa["all"]["n"] + scores["modality_classification"]["all"]["n"]
 
 
-@pytest.mark.parametrize("verb", [["pull", "fixture@1", "--out", "x"], ["worker"]])
+def test_pull_without_url_fails_clearly(capsys, monkeypatch):
+    monkeypatch.delenv("MMSKIN_URL", raising=False)
+    assert main(["pull", "--release", "fixture@1", "--out", "x"]) == 1
+    assert "--url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", [["worker"]])
 def test_unbuilt_verbs_fail_clearly(verb, capsys):
     assert main(verb) == 2
     assert "not implemented yet" in capsys.readouterr().err

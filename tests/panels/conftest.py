@@ -84,3 +84,9 @@ def expert(make_user):
 @pytest.fixture
 def curator(make_user):
     return make_user("cat", "curator")
+
+
+@pytest.fixture
+def queued_nothing(monkeypatch):
+    """Services queue no task: the test calls the task itself."""
+    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: None)

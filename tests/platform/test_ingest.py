@@ -124,3 +124,20 @@ def test_unexpected_crash_fails_the_book_not_the_worker(
     book.refresh_from_db()
     assert book.status == Textbook.Status.FAILED
     assert "could not be processed" in book.error and "MemoryError" in book.error
+
+
+def test_reingest_keeps_manual_panel_fixes(ingested, make_user):
+    from curation.services import panels as panel_service
+
+    book, _, _ = ingested
+    figure = Figure.objects.filter(textbook=book).order_by("id").first()
+    panel = figure.panels.order_by("index").first()
+    pair = panel.pair
+    curator = make_user("cur", "curator")
+    new_box = [panel.bbox[0] + 5, panel.bbox[1] + 5, panel.bbox[2] - 5, panel.bbox[3] - 5]
+    panel_service.adjust_panels(
+        figure.pk, curator, boxes={pair.pk: new_box}, versions={pair.pk: pair.version}
+    )
+    textbook_service.start_ingest(book.pk, curator)
+    panel.refresh_from_db()
+    assert panel.bbox == new_box

@@ -1,0 +1,317 @@
+"""`python -m ml worker`: take queued TrainingRuns from the platform's API, run them, report back.
+
+The worker polls `GET /api/training-runs/?status=queued` (no Celery on the GPU machine: it
+needs only an ml_worker token and HTTPS to the platform), claims the oldest run by PATCHing it
+to `running`, pulls and verifies its release, runs the stage in-process and streams progress
+and metrics into the run with PATCH; at the end it reports `done` with the final metrics and
+the artefacts' location, or `failed` with the error.
+
+A run's `config` (set on the platform) is layered as:
+
+1. the shipped config named by `config.base` (e.g. `llava15_7b_lora`), else the worker's
+   `--config` file;
+2. the run's own sections (`model`, `lora`, `data`, `train`, `dpo`, `eval`), e.g.
+   `{"train": {"max_steps": 500}}`;
+3. the worker's `--set` overrides: facts of this machine (`model.path`) always win;
+4. what only the worker decides: `data.release` (the pulled folder), `train.output_dir`
+   (`WORKDIR/runs/run-ID`) and `train.init_from`, from `config.init_from_run` (the id of an
+   earlier run whose artefacts this worker can read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from ml.client import ApiError, PlatformClient, pull_release
+from ml.config import ConfigError, Config, apply_overrides, config_from_dict
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+STAGES = ("align", "sft", "dpo", "eval")
+SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+# Keys of a run's config the worker owns: a run may not point them elsewhere.
+WORKER_OWNED = {("data", "release"), ("train", "output_dir"), ("train", "init_from")}
+
+
+class WorkerStopped(Exception):
+    """SIGTERM/SIGINT while a run was in progress: the run is reported failed, then we exit."""
+
+
+@dataclass
+class WorkerOptions:
+    """How this worker runs (its machine's facts, not a run's)."""
+
+    config: str | None = None  # default base config when a run names none
+    overrides: list[str] = field(default_factory=list)
+    workdir: str = "mlwork"
+    stages: tuple[str, ...] = STAGES
+    poll_s: float = 30.0
+    report_every_s: float = 15.0
+    once: bool = False  # take at most one run, then exit (cron, tests)
+    max_jobs: int = 0
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+# -- config ---------------------------------------------------------------------------------
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _base_config(run_config: dict[str, Any], opts: WorkerOptions) -> dict[str, Any]:
+    base = run_config.get("base")
+    if base:
+        if not isinstance(base, str) or not base.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"config.base must name a file of ml/configs, got {base!r}")
+        path = CONFIG_DIR / f"{base}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+            raise ConfigError(f"config.base {base!r} is not a shipped config; known: {known}")
+    elif opts.config:
+        path = Path(opts.config)
+    else:
+        raise ConfigError("the run names no config.base and the worker has no --config")
+    return yaml.safe_load(path.read_text("utf-8")) or {}
+
+
+def run_config(
+    run: dict[str, Any], opts: WorkerOptions, release_dir: Path, output_dir: Path, init_from
+) -> Config:
+    """The effective config of a run (see the module docstring for the layering)."""
+    raw_run = run.get("config") or {}
+    if not isinstance(raw_run, dict):
+        raise ConfigError("a run's config must be a JSON object")
+    unknown = set(raw_run) - set(SECTIONS) - {"base", "init_from_run"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in the run's config")
+    sections = {k: v for k, v in raw_run.items() if k in SECTIONS}
+    for section, key in WORKER_OWNED:
+        if key in (sections.get(section) or {}):
+            raise ConfigError(f"{section}.{key} is set by the worker, not by the run")
+    data = _deep_merge(_base_config(raw_run, opts), sections)
+    data = apply_overrides(data, list(opts.overrides))
+    data.setdefault("data", {})["release"] = str(release_dir)
+    data.setdefault("train", {})["output_dir"] = str(output_dir)
+    data["train"]["init_from"] = str(init_from) if init_from else None
+    return config_from_dict(data)
+
+
+# -- the API side of a run --------------------------------------------------------------------
+class RunReporter:
+    """PATCHes a run's progress, at most every `every_s` seconds (the first and last always)."""
+
+    def __init__(self, client: PlatformClient, run_id: int, every_s: float) -> None:
+        self.client, self.run_id, self.every_s = client, run_id, every_s
+        self._last = 0.0
+
+    def patch(self, **changes: Any) -> dict[str, Any]:
+        return self.client.json(f"training-runs/{self.run_id}/", "PATCH", changes)
+
+    def on_log(self, record: dict[str, Any]) -> None:
+        """The stages' logging hook: one training step's numbers."""
+        total = record.get("total_steps") or 0
+        final = bool(total) and record.get("step") == total
+        now = time.monotonic()
+        if not final and now - self._last < self.every_s:
+            return
+        self._last = now
+        progress = min(1.0, record["step"] / total) if total else 0.0
+        metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
+        try:
+            self.patch(status="running", progress=round(progress * 0.99, 4), metrics=metrics)
+        except ApiError as exc:  # a lost progress report must not kill the training
+            log.warning("progress report for run %s failed: %s", self.run_id, exc)
+
+
+def next_queued(client: PlatformClient, stages: tuple[str, ...]) -> dict[str, Any] | None:
+    """The oldest queued run of a stage this worker takes."""
+    rows = [
+        r
+        for r in client.paged("training-runs/", {"status": "queued"})
+        if r.get("status") == "queued" and r.get("stage") in stages
+    ]
+    if not rows:
+        return None
+    return min(rows, key=lambda r: (r.get("created_at") or "", r.get("id") or 0))
+
+
+def claim(client: PlatformClient, run: dict[str, Any], worker_id: str) -> bool:
+    """Mark the run running under our id and read it back.
+
+    The API has no atomic claim yet (a PATCH does not check that the run is still queued), so
+    two workers polling the same second could both start it; reading back our own id narrows
+    that to a small window.
+    """
+    path = f"training-runs/{run['id']}/"
+    try:
+        client.json(
+            path,
+            "PATCH",
+            {"status": "running", "progress": 0.0, "error": "", "metrics": {"worker": worker_id}},
+        )
+        now = client.json(path)
+    except ApiError as exc:
+        if exc.status in (404, 409):
+            return False
+        raise
+    return now.get("status") == "running" and (now.get("metrics") or {}).get("worker") == worker_id
+
+
+def _local_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if not parsed.scheme and uri:
+        return Path(uri)
+    return None
+
+
+def resolve_init_from(client: PlatformClient, run_config_: dict[str, Any]) -> Path | None:
+    """The artefact folder of `config.init_from_run`, which must be done and readable here."""
+    ref = run_config_.get("init_from_run")
+    if ref in (None, ""):
+        return None
+    prev = client.json(f"training-runs/{int(ref)}/")
+    if prev.get("status") != "done":
+        raise ConfigError(f"init_from_run {ref} is {prev.get('status')!r}, not done")
+    path = _local_path(prev.get("artefacts_uri") or "")
+    if path is None or not path.is_dir():
+        raise ConfigError(
+            f"the artefacts of run {ref} ({prev.get('artefacts_uri')!r}) are not readable on "
+            "this worker; share --workdir between workers or run the chain on one machine"
+        )
+    return path
+
+
+def write_artefact_index(out: Path) -> dict[str, Any]:
+    """`artefacts.json`: every file of the run folder with its size and sha256."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name != "artefacts.json":
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            files[str(path.relative_to(out))] = {"size": path.stat().st_size, "sha256": digest}
+    index = {"files": files}
+    (out / "artefacts.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return {"files": len(files), "bytes": sum(f["size"] for f in files.values())}
+
+
+def _final_metrics(stage: str, result: dict[str, Any]) -> dict[str, Any]:
+    if stage == "eval":
+        return {
+            "eval": {
+                "vqa": result.get("vqa", {}),
+                "modality_classification": result.get("modality_classification", {}),
+                "decoding": result.get("decoding", {}),
+                "split": result.get("split"),
+            }
+        }
+    return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions) -> str:
+    """Run one claimed TrainingRun to the end; returns the status reported."""
+    run_id, stage = int(run["id"]), run["stage"]
+    reporter = RunReporter(client, run_id, opts.report_every_s)
+    work = Path(opts.workdir).resolve()
+    output_dir = work / "runs" / f"run-{run_id}"
+    try:
+        release_dir = work / "releases" / str(int(run["release"]))
+        pulled = pull_release(client, str(int(run["release"])), release_dir)
+        init_from = resolve_init_from(client, run.get("config") or {})
+        cfg = run_config(run, opts, release_dir, output_dir, init_from)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        reporter.patch(
+            status="running",
+            progress=0.0,
+            metrics={"release": pulled.release, "worker": opts.worker_id},
+            artefacts_uri=output_dir.as_uri(),
+        )
+        log.info("run %s: %s on %s -> %s", run_id, stage, pulled.release, output_dir)
+        if stage == "eval":
+            from ml.evaluate import run_eval
+
+            result = run_eval(cfg)
+        else:
+            from ml.stages import get_stage
+
+            result = get_stage(stage)(cfg, on_log=reporter.on_log)
+        artefacts = write_artefact_index(output_dir)
+        reporter.patch(
+            status="done",
+            progress=1.0,
+            metrics={**_final_metrics(stage, result), "artefacts": artefacts},
+            artefacts_uri=output_dir.as_uri(),
+        )
+        log.info("run %s: done", run_id)
+        return "done"
+    except (Exception, WorkerStopped) as exc:
+        detail = "".join(traceback.format_exception(exc))[-4000:]
+        log.error("run %s failed: %s", run_id, exc)
+        with contextlib.suppress(ApiError):
+            reporter.patch(status="failed", error=f"{type(exc).__name__}: {exc}\n\n{detail}")
+        if isinstance(exc, WorkerStopped):
+            raise
+        return "failed"
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM (a deploy, a preemption) stops the current run as failed instead of orphaning it."""
+
+    def handler(signum, frame):
+        raise WorkerStopped(f"worker stopped by signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests): no handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_worker(client: PlatformClient, opts: WorkerOptions) -> list[dict[str, Any]]:
+    """Poll and run jobs until `once`/`max_jobs` says stop; returns {id, status} per job."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("run the worker as one process; multi-GPU runs use torchrun per stage")
+    unknown = set(opts.stages) - set(STAGES)
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {sorted(unknown)}; known: {STAGES}")
+    handled: list[dict[str, Any]] = []
+    with _stop_on_signals():
+        while True:
+            run = next_queued(client, opts.stages)
+            if run is None:
+                if opts.once:
+                    return handled
+                time.sleep(opts.poll_s)
+                continue
+            if not claim(client, run, opts.worker_id):
+                log.info("run %s was taken by another worker", run["id"])
+                continue
+            handled.append({"id": run["id"], "status": execute(client, run, opts)})
+            if opts.once or (opts.max_jobs and len(handled) >= opts.max_jobs):
+                return handled
