@@ -59,10 +59,13 @@ def test_five_pairs_by_keyboard_only(login, page, pairs, live_server):
 
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
+    assert "fix the panels" in page.locator("#help").inner_text()
     page.keyboard.press("Escape")
     before = float(page.locator("#crop").get_attribute("data-scale"))
     page.keyboard.press("+")
     assert float(page.locator("#crop").get_attribute("data-scale")) > before
+    page.keyboard.press("f")
+    page.wait_for_url("**/panels/**")
 
     # The curator's book page counts what the expert did.
     counts = Pair.objects.filter(textbook=book)
