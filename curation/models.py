@@ -276,10 +276,15 @@ class VQAItem(models.Model):
     question_type = models.CharField(max_length=40)
     question = models.TextField()
     answer = models.TextField()
-    generator = models.JSONField(default=dict, help_text="model, prompt version, tokens")
+    evidence = models.TextField(blank=True, help_text="the source text the answer rests on")
+    generator = models.JSONField(default=dict, help_text="kind, model, prompt version, tokens")
     prompt_version = models.CharField(max_length=40, blank=True)
     draft = models.JSONField(default=dict, help_text="the original draft, never overwritten")
+    grounded = models.BooleanField(default=True)
+    unsupported_terms = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFTED)
+    reject_reason = models.CharField(max_length=30, blank=True)
+    reject_note = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -290,6 +295,14 @@ class VQAItem(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "id"], name="vqa_queue_idx")]
+        constraints = [
+            # Re-drafting with the same prompt version adds nothing; a new version may.
+            models.UniqueConstraint(
+                fields=["pair", "question_type", "prompt_version"],
+                condition=~models.Q(prompt_version=""),
+                name="uniq_vqa_draft_per_prompt",
+            )
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
