@@ -168,7 +168,7 @@ def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
         parsed = parse_label(b.text)
         if not parsed:
             continue
-        label, _ = parsed
+        label = parsed[0]
         score = 0.0
         first = b.spans[0]
         if first.bold:
@@ -177,6 +177,9 @@ def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
             score += 1.0
         if re.match(r"^\s*\S+\s*\S+[.:]\s", b.text) or first.bold:
             score += 0.5
+        rest = b.text[parsed[1] :]
+        if re.match(r"[a-h]?\s*(?:,\s*[a-h]\s*)*[a-z]", rest):
+            score -= 1.5  # "Figure 3.2 shows ...", "Fig. 3.2a, b illustrates ...": prose
         if style is not None:
             # The book's own caption font, learned from label blocks that sit by images, is the
             # strongest evidence: prose citing "Figure 3-2 shows" is set in the body font.
@@ -197,6 +200,12 @@ def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
             used.add(k)
         text = " ".join(m.text for m in members)
         out.append(Caption(label, text, box, members, score, b.first_font))
+    if style is None and out:
+        # No learned style: a candidate far below the best-looking one on the page is prose.
+        best = max(c.score for c in out)
+        for c in out:
+            if c.score <= best - 2.0:
+                c.score = min(c.score, -0.5)
     return out
 
 
