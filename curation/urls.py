@@ -39,4 +39,5 @@ urlpatterns = [
         "releases/<int:pk>/rebuild/", releases.ReleaseRebuildView.as_view(), name="release-rebuild"
     ),
     path("releases/<int:pk>/diff/", releases.ReleaseDiffView.as_view(), name="release-diff"),
+    path("releases/<int:pk>/train/", releases.ReleaseTrainView.as_view(), name="release-train"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.db import transaction
 
 from curation.models import Release, TrainingRun
@@ -11,9 +13,22 @@ from curation.services.errors import Conflict, ServiceError
 _TERMINAL = {TrainingRun.Status.DONE, TrainingRun.Status.FAILED}
 
 
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped in ml/configs (read as files: curation never imports ml)."""
+    return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml"))
+
+
 def create_training_run(release: Release, stage: str, config: dict, user) -> TrainingRun:
     if release.status != Release.Status.READY:
         raise ServiceError("release_not_ready", "Only a built release can be trained on.")
+    if stage not in TrainingRun.Stage.values:
+        raise ServiceError("invalid", f"stage must be one of {TrainingRun.Stage.values}.")
+    base = config.get("base")
+    if base is not None and base not in shipped_configs():
+        raise ServiceError("invalid", f"config.base must be one of {shipped_configs()}.")
     with transaction.atomic():
         run = TrainingRun.objects.create(
             release=release, stage=stage, config=config, reported_by=user

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
-from curation.models import Modality, Pair, Release, Textbook
+from curation.models import Modality, Pair, Release, Textbook, TrainingRun
 from curation.selectors import releases as select
 from curation.services import releases as release_service
+from curation.services import training as training_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
 from skinplatform.accounts.roles import ADMIN, CURATOR
@@ -107,8 +108,32 @@ class ReleaseDetailView(RoleRequiredView):
             "release": release,
             "versions": Release.objects.filter(name=release.name).exclude(pk=release.pk),
             "runs": release.training_runs.all()[:50],
+            "stages": TrainingRun.Stage.choices,
+            "base_configs": training_service.shipped_configs(),
         }
         return render(request, "releases/detail.html", context)
+
+
+class ReleaseTrainView(RoleRequiredView):
+    """Queue a training run on a ready release; a GPU worker (``python -m ml worker``) takes it."""
+
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int):
+        release = get_object_or_404(select.releases(), pk=pk)
+        config: dict = {"base": request.POST.get("base", "")}
+        if request.POST.get("init_from_run", "").isdigit():
+            config["init_from_run"] = int(request.POST["init_from_run"])
+        if request.POST.get("max_steps", "").isdigit():
+            config["train"] = {"max_steps": int(request.POST["max_steps"])}
+        try:
+            training_service.create_training_run(
+                release, request.POST.get("stage", ""), config, request.user
+            )
+            messages.success(request, "Training run queued; a GPU worker will pick it up.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("release-detail", pk=pk)
 
 
 class ReleaseProgressView(RoleRequiredView):

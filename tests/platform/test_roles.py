@@ -39,6 +39,7 @@ MATRIX = {
     ("put", "/api/review-settings/"): STAFF,
     ("get", "/dashboard/"): STAFF,
     ("post", "/review/settings/"): STAFF,
+    ("post", "/releases/{release}/train/"): STAFF,
     ("get", "/review/next/"): READERS,
     ("get", "/review/pairs/{pair}/"): READERS,
     ("post", "/review/pairs/{pair}/"): READERS,
