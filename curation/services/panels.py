@@ -31,9 +31,10 @@ from curation.selectors.panels import (
     render_states,
 )
 from curation.services.audit import record_event
-from curation.services.errors import Conflict, NotAllowed, ServiceError
+from curation.services.errors import Conflict, ServiceError
 from curation.services.review import claim_of, snapshot
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, has_any_role
+from curation.services.roles import require_role
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
 FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
 FORCERS = frozenset({CURATOR, ADMIN})
@@ -44,11 +45,6 @@ MAX_SUBCAPTION = 5000
 
 
 # --- validation -------------------------------------------------------------------------
-
-
-def _require(user, roles: frozenset[str], what: str) -> None:
-    if not has_any_role(user, roles):
-        raise NotAllowed("forbidden", f"Your role does not allow you to {what}.")
 
 
 def clean_box(value, width: float, height: float) -> list[float]:
@@ -192,7 +188,7 @@ class _Fix:
                 "sends them back for review.",
                 extra={"reviewed": decided},
             )
-        _require(self.user, FORCERS, "change panels that were already reviewed")
+        require_role(self.user, FORCERS, "change panels that were already reviewed")
 
     def reopen(self, pair: Pair) -> None:
         if pair.status != Pair.Status.PROPOSED:
@@ -259,7 +255,7 @@ def adjust_panels(
     figure_id: int, user, *, boxes: Mapping, versions: Mapping, force: bool = False
 ) -> list[Pair]:
     """Redraw panel boxes: ``boxes`` maps pair id -> [x0, y0, x1, y1] in PDF points."""
-    _require(user, FIXERS, "fix panels")
+    require_role(user, FIXERS, "fix panels")
     if not boxes:
         raise ServiceError("invalid", "No box changed.")
     ids = _clean_ids(boxes.keys())
@@ -297,7 +293,7 @@ def split_panel(
     New pairs start ``proposed`` with the split pair's values (and its machine proposal, marked
     ``split_from``), their text derived from their sub-caption or the figure caption.
     """
-    _require(user, FIXERS, "fix panels")
+    require_role(user, FIXERS, "fix panels")
     if not isinstance(boxes, list | tuple) or len(boxes) < 2:
         raise ServiceError("invalid", "A split needs at least two boxes.")
     letters = list(letters or [])
@@ -384,7 +380,7 @@ def merge_panels(
     The other pairs are deleted (their history stays in the audit table). Pairs already
     reviewed are refused unless a curator forces; pairs in a release are never deleted.
     """
-    _require(user, FIXERS, "fix panels")
+    require_role(user, FIXERS, "fix panels")
     ids = _clean_ids(pair_ids or [])
     if len(ids) < 2:
         raise ServiceError("invalid", "Choose at least two panels to merge.")
@@ -442,7 +438,7 @@ def set_subcaptions(figure_id: int, user, *, changes: Mapping, versions: Mapping
     reviewed pairs keep their decision; proposed pairs whose text was the derived caption
     follow the new sub-caption.
     """
-    _require(user, FIXERS, "fix panels")
+    require_role(user, FIXERS, "fix panels")
     if not changes:
         raise ServiceError("invalid", "No sub-caption changed.")
     ids = _clean_ids(changes.keys())
@@ -482,7 +478,7 @@ def set_subcaptions(figure_id: int, user, *, changes: Mapping, versions: Mapping
 
 def request_render(figure_id: int, user) -> list[int]:
     """Queue the crops of this figure that are re-rendering or failed again (no new event)."""
-    _require(user, FIXERS, "fix panels")
+    require_role(user, FIXERS, "fix panels")
     ids = list(Pair.objects.filter(panel__figure_id=figure_id).values_list("pk", flat=True))
     lagging = sorted(render_states(ids))
     if lagging:

@@ -27,8 +27,9 @@ from curation.models import (
     Sex,
 )
 from curation.services.audit import record_event
-from curation.services.errors import Conflict, NotAllowed, ServiceError
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, has_any_role
+from curation.services.errors import Conflict, ServiceError
+from curation.services.roles import require_role
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
 ITEM = "pair"
 EDITABLE = ("text", "modality", "diagnosis", "age", "sex", "flags")
@@ -49,11 +50,6 @@ def snapshot(pair: Pair) -> dict:
     return {field: getattr(pair, field) for field in SNAPSHOT}
 
 
-def _require(user, roles: frozenset[str], what: str) -> None:
-    if not has_any_role(user, roles):
-        raise NotAllowed("forbidden", f"Your role does not allow you to {what}.")
-
-
 def _lease() -> timedelta:
     return timedelta(minutes=settings.CLAIM_MINUTES)
 
@@ -72,10 +68,10 @@ def claim_next(user, filters: QueueFilter | None = None) -> Pair | None:
     A user who still holds a matching pair gets it back (a reload does not lose the place).
     Pairs the user skipped are not offered to them again.
     """
-    _require(user, REVIEWERS, "review")
+    require_role(user, REVIEWERS, "review")
     filters = filters or QueueFilter()
     if filters.status == Pair.Status.DISPUTED:
-        _require(user, ADJUDICATORS, "adjudicate")
+        require_role(user, ADJUDICATORS, "adjudicate")
     for _ in range(5):
         with transaction.atomic():
             now = timezone.now()
@@ -138,7 +134,7 @@ def claim_of(pair_id: int) -> Claim | None:
 
 def renew_claim(user, pair_id: int) -> Claim:
     """Extend the lease while the page is open; refused when someone else holds the pair."""
-    _require(user, REVIEWERS, "review")
+    require_role(user, REVIEWERS, "review")
     with transaction.atomic():
         now = timezone.now()
         claim = Claim.objects.select_for_update().filter(item_type=ITEM, item_id=pair_id).first()
@@ -285,7 +281,7 @@ def review_pair(
     the pair stays ``proposed`` until the last review: agreement finalises it, disagreement
     sends it to the adjudication queue (``disputed``), where a curator's decision is final.
     """
-    _require(user, REVIEWERS, "review")
+    require_role(user, REVIEWERS, "review")
     if action not in ("accept", "reject"):
         raise ServiceError("invalid", "action must be accept or reject.")
     clean = _clean(changes or {})
@@ -300,7 +296,7 @@ def review_pair(
         needed = ProjectSettings.current().reviews_per_item
         adjudicating = pair.status == Pair.Status.DISPUTED
         if adjudicating:
-            _require(user, ADJUDICATORS, "adjudicate")
+            require_role(user, ADJUDICATORS, "adjudicate")
         blind = needed > 1 and pair.status == Pair.Status.PROPOSED and not adjudicating
         values = _reviewer_values(pair, clean)
         if action == "accept" and not values["text"]:
@@ -370,7 +366,7 @@ def reviews_of(pair_id: int) -> list[Review]:
 
 
 def set_reviews_per_item(user, value: int) -> ProjectSettings:
-    _require(user, ADJUDICATORS, "change project settings")
+    require_role(user, ADJUDICATORS, "change project settings")
     if not 1 <= value <= 5:
         raise ServiceError("invalid", "Reviews per item must be between 1 and 5.")
     with transaction.atomic():
@@ -385,7 +381,7 @@ def set_reviews_per_item(user, value: int) -> ProjectSettings:
 
 def skip_pair(pair_id: int, user) -> None:
     """Leave the pair for someone else; it is not offered to this expert again."""
-    _require(user, REVIEWERS, "review")
+    require_role(user, REVIEWERS, "review")
     with transaction.atomic():
         pair = Pair.objects.filter(pk=pair_id).first()
         if pair is None:
@@ -396,7 +392,7 @@ def skip_pair(pair_id: int, user) -> None:
 
 def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
     """Return the pair to its state right after ``event_id``. The revert is itself an event."""
-    _require(user, frozenset({CURATOR, ADMIN}), "revert reviews")
+    require_role(user, frozenset({CURATOR, ADMIN}), "revert reviews")
     event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
     if event is None or not event.after:
         raise ServiceError("invalid", "That event does not belong to this pair or has no state.")
