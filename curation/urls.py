@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.views import books, dashboard, panels, releases, review
+from curation.views import books, dashboard, panels, releases, review, vqa
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
@@ -10,6 +10,10 @@ urlpatterns = [
     path("books/<int:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
     path("files/<path:path>", books.StoredFileView.as_view(), name="stored-file"),
     path("review/next/", review.ReviewNextView.as_view(), name="review-next"),
+    path("review/vqa/next/", vqa.VQANextView.as_view(), name="vqa-next"),
+    path("review/vqa/pairs/<int:pk>/", vqa.VQAPairView.as_view(), name="vqa-pair"),
+    path("review/vqa/pairs/<int:pk>/add/", vqa.VQAAddView.as_view(), name="vqa-add"),
+    path("review/vqa/items/<int:pk>/", vqa.VQAItemReviewView.as_view(), name="vqa-item-review"),
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
     path("review/settings/", dashboard.SettingsView.as_view(), name="review-settings"),
     path("review/pairs/<int:pk>/", review.PairReviewView.as_view(), name="review-pair"),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from curation.models import Figure, Pair, Panel, Release, Textbook, TrainingRun
+from curation.models import Figure, Pair, Panel, Release, Textbook, TrainingRun, VQAItem
 
 
 class TextbookSerializer(serializers.ModelSerializer):
@@ -176,3 +176,43 @@ class PairRevertSerializer(serializers.Serializer):
 
 class ProjectSettingsSerializer(serializers.Serializer):
     reviews_per_item = serializers.IntegerField(min_value=1, max_value=5)
+
+
+class VQAItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VQAItem
+        fields = [
+            "id",
+            "pair",
+            "question_type",
+            "question",
+            "answer",
+            "evidence",
+            "generator",
+            "prompt_version",
+            "draft",
+            "grounded",
+            "unsupported_terms",
+            "status",
+            "reject_reason",
+            "reject_note",
+            "version",
+            "reviewed_at",
+        ]
+        read_only_fields = fields
+
+
+class VQAItemCreateSerializer(serializers.Serializer):
+    pair = serializers.IntegerField()
+    question_type = serializers.CharField(max_length=40)
+    question = serializers.CharField()
+    answer = serializers.CharField()
+
+
+class VQAReviewSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    action = serializers.ChoiceField(choices=["accept", "reject"])
+    question = serializers.CharField(required=False)
+    answer = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")

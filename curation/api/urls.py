@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from curation.api import panels, releases, views
+from curation.api import panels, releases, views, vqa
 
 
 class PublicSchemaView(SpectacularAPIView):
@@ -19,6 +19,7 @@ router.register("textbooks", views.TextbookViewSet, basename="textbook")
 router.register("figures", views.FigureViewSet, basename="figure")
 router.register("figures", panels.FigurePanelViewSet, basename="figure-panels")
 router.register("pairs", views.PairViewSet, basename="pair")
+router.register("vqa-items", vqa.VQAItemViewSet, basename="vqaitem")
 router.register("releases", releases.ReleaseViewSet, basename="release")
 router.register("training-runs", releases.TrainingRunViewSet, basename="trainingrun")
 

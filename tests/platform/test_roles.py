@@ -41,6 +41,16 @@ MATRIX = {
     ("post", "/review/settings/"): STAFF,
     ("post", "/releases/{release}/train/"): STAFF,
     ("get", "/review/next/"): READERS,
+    ("get", "/api/vqa-items/"): READERS,
+    ("post", "/api/vqa-items/"): READERS,
+    ("get", "/api/vqa-items/{vqa}/"): READERS,
+    ("post", "/api/vqa-items/claim-next/"): READERS,
+    ("post", "/api/vqa-items/{vqa}/review/"): READERS,
+    ("get", "/api/vqa-items/{vqa}/history/"): READERS,
+    ("get", "/review/vqa/next/"): READERS,
+    ("get", "/review/vqa/pairs/{pair}/"): READERS,
+    ("post", "/review/vqa/pairs/{pair}/add/"): READERS,
+    ("post", "/review/vqa/items/{vqa}/"): READERS,
     ("get", "/review/pairs/{pair}/"): READERS,
     ("post", "/review/pairs/{pair}/"): READERS,
     ("post", "/review/pairs/{pair}/renew/"): READERS,
@@ -125,7 +135,16 @@ def test_every_route_is_in_the_matrix():
 
 @pytest.fixture
 def objects(db):
-    from curation.models import Figure, Page, Pair, Panel, Release, Textbook, TrainingRun
+    from curation.models import (
+        Figure,
+        Page,
+        Pair,
+        Panel,
+        Release,
+        Textbook,
+        TrainingRun,
+        VQAItem,
+    )
 
     book = Textbook.objects.create(
         title="B", sha256="a" * 64, file="books/x.pdf", size_bytes=1, page_count=1,
@@ -139,9 +158,10 @@ def objects(db):
     pair = Pair.objects.create(panel=panel, textbook=book)
     release = Release.objects.create(name="r", version="1.0.0", status="ready")
     run = TrainingRun.objects.create(release=release, stage="sft")
+    vqa = VQAItem.objects.create(pair=pair, question_type="diagnosis", question="Q?", answer="A")
     return {
         "book": book.pk, "figure": figure.pk, "pair": pair.pk, "release": release.pk,
-        "run": run.pk, "file": "crops/x.png",
+        "run": run.pk, "vqa": vqa.pk, "file": "crops/x.png",
     }  # fmt: skip
 
 

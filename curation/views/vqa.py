@@ -1,0 +1,99 @@
+"""Expert review of drafted VQA items, one pair (image) at a time."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from curation.models import Pair, VQAItem
+from curation.services import vqa as vqa_service
+from curation.services.errors import ServiceError
+from curation.views.base import RoleRequiredView
+from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
+
+REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
+
+
+class VQANextView(RoleRequiredView):
+    allowed_roles = REVIEWERS
+
+    def get(self, request):
+        book = request.GET.get("book", "")
+        pair = vqa_service.claim_next_pair(
+            request.user, textbook_id=int(book) if book.isdigit() else None
+        )
+        if pair is None:
+            return render(request, "review/vqa_empty.html")
+        return redirect("vqa-pair", pk=pair.pk)
+
+
+class VQAPairView(RoleRequiredView):
+    allowed_roles = REVIEWERS
+
+    def get(self, request, pk: int, *, status: int = 200, error: str = ""):
+        pair = (
+            Pair.objects.select_related("panel", "panel__figure", "textbook").filter(pk=pk).first()
+        )
+        if pair is None:
+            raise Http404
+        claim = vqa_service.hold(request.user, pk)
+        items = list(VQAItem.objects.filter(pair=pair).order_by("status", "question_type", "id"))
+        context = {
+            "pair": pair,
+            "figure": pair.panel.figure,
+            "items": items,
+            "claim": claim,
+            "held_by_other": claim is not None and claim.user_id != request.user.pk,
+            "reasons": vqa_service.REJECT_REASONS.items(),
+            "error": error,
+        }
+        return render(request, "review/vqa_pair.html", context, status=status)
+
+
+class VQAItemReviewView(RoleRequiredView):
+    allowed_roles = REVIEWERS
+
+    def post(self, request, pk: int):
+        item = VQAItem.objects.filter(pk=pk).only("pair_id").first()
+        if item is None:
+            raise Http404
+        try:
+            vqa_service.review_item(
+                pk,
+                request.user,
+                version=int(request.POST.get("version") or 0),
+                action=request.POST.get("action", ""),
+                question=request.POST.get("question"),
+                answer=request.POST.get("answer"),
+                reason=request.POST.get("reason", ""),
+                note=request.POST.get("note", ""),
+            )
+        except ServiceError as exc:
+            if exc.code == "stale":
+                context = {"item_id": pk, "pair_id": item.pair_id, "message": exc.message,
+                           "current": exc.extra["current"], "version": exc.extra["version"],
+                           "post": request.POST}  # fmt: skip
+                return render(request, "review/vqa_conflict.html", context, status=409)
+            return VQAPairView().get(request, item.pair_id, status=exc.status, error=exc.message)
+        if VQAItem.objects.filter(pair_id=item.pair_id, status="drafted").exists():
+            return redirect(reverse("vqa-pair", args=[item.pair_id]) + "#drafted")
+        return redirect("vqa-next")
+
+
+class VQAAddView(RoleRequiredView):
+    allowed_roles = REVIEWERS
+
+    def post(self, request, pk: int):
+        try:
+            vqa_service.add_item(
+                pk,
+                request.user,
+                question_type=request.POST.get("question_type", ""),
+                question=request.POST.get("question", ""),
+                answer=request.POST.get("answer", ""),
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("vqa-pair", pk=pk)
