@@ -24,3 +24,12 @@ def test_events_are_append_only(book):
     with pytest.raises(TypeError):
         ReviewEvent.objects.all().delete()
     assert ReviewEvent.objects.get(pk=event.pk).note == ""
+
+
+def test_every_model_is_in_the_admin():
+    from django.apps import apps
+    from django.contrib import admin
+
+    missing = [m.__name__ for m in apps.get_app_config("curation").get_models()
+               if m not in admin.site._registry]  # fmt: skip
+    assert not missing, missing
