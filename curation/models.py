@@ -294,14 +294,10 @@ class VQAItem(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "id"], name="vqa_queue_idx")]
-        constraints = [
-            # Re-drafting with the same prompt version adds nothing; a new version may.
-            models.UniqueConstraint(
-                fields=["pair", "question_type", "prompt_version"],
-                condition=~models.Q(prompt_version=""),
-                name="uniq_vqa_draft_per_prompt",
-            )
+        indexes = [
+            models.Index(fields=["status", "id"], name="vqa_queue_idx"),
+            # Drafting is idempotent per pair and prompt version (checked under the pair's lock).
+            models.Index(fields=["pair", "prompt_version"], name="vqa_pair_prompt_idx"),
         ]
         ordering = ["id"]
 
