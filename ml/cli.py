@@ -35,6 +35,14 @@ def _client(args: argparse.Namespace):
     return PlatformClient(args.url, args.token)
 
 
+def _leave_process_group() -> None:
+    """Under torchrun: tear the process group down cleanly (no warnings, no hung peers)."""
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -68,7 +76,35 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", required=True)
     ev.add_argument("--set", dest="overrides", action="append", default=[])
 
-    sub.add_parser("worker", help="take training jobs from the platform")
+    merge = sub.add_parser("merge", help="merge a stage's adapter and projector into the base")
+    merge.add_argument("--run", required=True, help="a stage's output folder (train.output_dir)")
+    merge.add_argument("--out", required=True, help="folder for the merged checkpoint")
+    merge.add_argument("--model", help="base model folder (default: model.path of the run)")
+    merge.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: the run's)")
+
+    worker = sub.add_parser(
+        "worker", help="poll the platform for queued training runs, run them, report back"
+    )
+    _platform_args(worker)
+    worker.add_argument("--config", help="base YAML for runs that name no config.base")
+    worker.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="this machine's settings, applied over every run's config (e.g. model.path=...)",
+    )
+    worker.add_argument("--workdir", default="mlwork", help="releases and run artefacts go here")
+    worker.add_argument(
+        "--stages", default="align,sft,dpo,eval", help="comma-separated stages this worker takes"
+    )
+    worker.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    worker.add_argument(
+        "--report-every", type=float, default=15.0, help="seconds between progress reports"
+    )
+    worker.add_argument("--once", action="store_true", help="take at most one run, then exit")
+    worker.add_argument("--max-jobs", type=int, default=0, help="exit after this many runs")
     return parser
 
 
@@ -79,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "train":
             cfg = load_config(args.config, args.overrides)
-            summary = get_stage(args.stage)(cfg)
+            try:
+                summary = get_stage(args.stage)(cfg)
+            finally:
+                _leave_process_group()
             print(json.dumps({"summary": summary}, sort_keys=True))
             return 0
         if args.verb == "eval":
@@ -96,6 +135,27 @@ def main(argv: list[str] | None = None) -> int:
                 _client(args), args.release, args.out, archive=args.archive, jobs=args.jobs
             )
             print(json.dumps(report.as_dict(), sort_keys=True))
+            return 0
+        if args.verb == "merge":
+            from ml.merge import merge_run
+
+            print(json.dumps(merge_run(args.run, args.out, args.model, args.dtype)))
+            return 0
+        if args.verb == "worker":
+            from ml.worker import WorkerOptions, run_worker
+
+            opts = WorkerOptions(
+                config=args.config,
+                overrides=args.overrides,
+                workdir=args.workdir,
+                stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+                poll_s=args.poll,
+                report_every_s=args.report_every,
+                once=args.once,
+                max_jobs=args.max_jobs,
+            )
+            handled = run_worker(_client(args), opts)
+            print(json.dumps({"runs": handled}, sort_keys=True))
             return 0
         raise NotImplementedYet(f"`python -m ml {args.verb}` is not implemented yet")
     except NotImplementedYet as exc:

@@ -26,6 +26,9 @@ class ModelConfig:
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
     gradient_checkpointing: bool = True
     liger: bool = False  # patch in Liger kernels when the package is importable
+    # torch.compile each decoder layer of the language model (CUDA only; fuses norms, rotary,
+    # activations and LoRA dropout). First steps pay the compile time.
+    compile_lm_layers: bool = False
 
 
 @dataclass
@@ -76,6 +79,8 @@ class TrainConfig:
     lr_scheduler: str = "cosine"  # cosine | linear | constant
     max_grad_norm: float = 1.0
     group_by_length: bool = True
+    # Project onto the vocabulary only at answer positions (same loss, less compute and memory).
+    answer_only_logits: bool = True
     seed: int = 0
     log_every: int = 10
     num_workers: int = 0

@@ -149,13 +149,47 @@ def set_activation_checkpointing(model: Any, on: bool) -> None:
         model.gradient_checkpointing_disable()
 
 
+def disable_kv_cache(model: Any) -> None:
+    """No KV cache while training, on the top config and on the language model's own config.
+
+    Setting only `model.config.use_cache` leaves `text_config.use_cache` on, so every training
+    forward builds a DynamicCache: wasted memory, and under torch.compile a recompile per layer
+    (seen on the H200 benchmark: dynamo hit its recompile limit on `cache.is_initialized`).
+    """
+    model.config.use_cache = False
+    get_text_config = getattr(model.config, "get_text_config", None)
+    text_cfg = get_text_config() if get_text_config else getattr(model.config, "text_config", None)
+    if text_cfg is not None:
+        text_cfg.use_cache = False
+
+
 def enable_efficiency(model: Any, cfg: ModelConfig) -> None:
     """Gradient checkpointing and kernels; all of it is harmless on CPU."""
-    model.config.use_cache = False
+    disable_kv_cache(model)
     if cfg.gradient_checkpointing:
         set_activation_checkpointing(model, True)
     if cfg.liger:
         apply_liger(model)
+
+
+def compile_lm_layers(model: Any, family: Family) -> int:
+    """`torch.compile` every decoder layer of the language model in place; returns how many.
+
+    Layers rather than the whole model: one graph shared by identical layers compiles once,
+    and the vision tower and Python-side input preparation stay eager. Dynamic shapes from the
+    start, because batch widths vary from step to step.
+    """
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        log.warning("model.compile_lm_layers needs CUDA; running eagerly")
+        return 0
+    layers = getattr(get_submodule(model, family.language_model), "layers", None)
+    if layers is None:
+        log.warning("no .layers in %s; not compiling", family.language_model)
+        return 0
+    for layer in layers:
+        layer.compile(dynamic=True)
+    return len(layers)
 
 
 @dataclass
@@ -297,4 +331,6 @@ def load_for_training(
             model = setup_trainable(model, family, lora)
     else:
         model = setup_trainable(model, family, lora)
+    if model_cfg.compile_lm_layers:
+        compile_lm_layers(model, family)
     return model, processor, family

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from ml.client import ApiError, PlatformClient, pull_release
-from ml.config import ConfigError, Config, apply_overrides, config_from_dict
+from ml.config import Config, ConfigError, apply_overrides, config_from_dict
 
 log = logging.getLogger(__name__)
 

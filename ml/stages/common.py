@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -62,6 +63,11 @@ def save_stage(
         "params_lora": counts.lora,
         **(extra or {}),
     }
+    if dist.world > 1:
+        summary["world_size"] = dist.world
+        summary["replica_sha256"] = replica_fingerprints(model)
+        if len(set(summary["replica_sha256"])) != 1:
+            raise RuntimeError(f"data-parallel replicas diverged: {summary['replica_sha256']}")
     if not dist.is_main:
         return summary
     out.mkdir(parents=True, exist_ok=True)
@@ -74,6 +80,24 @@ def save_stage(
     save_json(out / "history.json", history)
     save_json(out / "summary.json", summary)
     return summary
+
+
+def trainable_sha256(model: Any) -> str:
+    """sha256 over the exact bytes of every trainable tensor, in name order."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        if p.requires_grad:
+            digest.update(name.encode())
+            digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def replica_fingerprints(model: Any) -> list[str]:
+    """Every rank's `trainable_sha256`, gathered: equal when data parallelism kept them in sync."""
+    mine = trainable_sha256(model)
+    gathered: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, mine)
+    return [str(g) for g in gathered]
 
 
 def effective_config(cfg: Config, dist: DistInfo) -> Config:

@@ -14,6 +14,7 @@ from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import caption_examples, sft_examples
 from ml.loop import LogFn, fit, setup_distributed
+from ml.losses import answer_only_sft_loss
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import effective_config, print_log, save_stage
@@ -43,7 +44,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
         examples,
         lengths,
         collator,
-        sft_loss,
+        answer_only_sft_loss if cfg.train.answer_only_logits else sft_loss,
         cfg.train,
         dist,
         input_dtype=torch_dtype(cfg.model.dtype),

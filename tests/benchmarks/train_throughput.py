@@ -40,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ml.config import LoraSettings, TrainConfig
 from ml.families import FAMILIES, Family, get_submodule
 from ml.loop import DistInfo, fit
-from ml.modeling import apply_liger, set_activation_checkpointing, setup_trainable
+from ml.losses import answer_only_sft_loss
+from ml.modeling import (
+    apply_liger,
+    compile_lm_layers,
+    disable_kv_cache,
+    set_activation_checkpointing,
+    setup_trainable,
+)
 
 GLOBAL_BATCH = 16
 MAX_LENGTH = 2048
@@ -66,7 +73,9 @@ FLOP_FORMULA = (
     "weight-grad); LoRA 6*N_lora*T; causal attention 3 * 2*T^2*d*L (fwd + 2x bwd); frozen "
     "vision tower forward only 2*N_vis*P + attention 4*P^2*d_v per layer (Qwen window layers "
     "use the window size); trainable projector 6*N_proj per projector input token. Activation "
-    "recomputation is not counted (MFU, not HFU). Peak: dense bf16 of the card."
+    "recomputation is not counted (MFU, not HFU). Peak: dense bf16 of the card. Rows with "
+    "answer-only logits are not credited the lm_head FLOPs of any non-answer token (4*V*d per "
+    "token), though positions another row of the micro-batch needs are still computed."
 )
 
 
@@ -171,7 +180,7 @@ def build_model(family: str, full: bool, device: torch.device, dtype: torch.dtyp
         model = AutoModelForImageTextToText.from_config(
             config, dtype=dtype, attn_implementation=attn
         )
-    model.config.use_cache = False
+    disable_kv_cache(model)
     return model
 
 
@@ -318,11 +327,14 @@ class FlopModel:
     proj_params: int
     window_patches: int = 0
     full_att_layers: int = 0
+    lm_head: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
 
-    def sample_flops(self, s: Sample) -> float:
+    def sample_flops(self, s: Sample, answer_only: bool = False) -> float:
         t = s.length(self.family)
         lm = 4 * self.lm_frozen * t + 6 * self.lora * t
+        if answer_only:  # lm_head runs (at most) on the answer tokens
+            lm -= 4 * self.lm_head * (t - s.answer)
         lm += 3 * 2 * t * t * self.lm_hidden * self.lm_layers
         if self.family == "llava":
             p = s.grid[0] * s.grid[1] + 1  # patches + CLS
@@ -377,6 +389,7 @@ def flop_model(model: Any, family: Family) -> FlopModel:
         vis_layers=getattr(vc, "num_hidden_layers", None) or getattr(vc, "depth", 0),
         vis_hidden=vc.hidden_size,
         proj_params=proj,
+        lm_head=lm_head.weight.numel(),
     )
     if family.name == "qwen2_5_vl":
         fm.window_patches = (vc.window_size // vc.patch_size) ** 2
@@ -424,6 +437,8 @@ class Variant:
     group: bool = True
     liger: bool = False
     micro: int = GLOBAL_BATCH
+    answer_logits: bool = False  # ml.stages.sft.answer_only_sft_loss
+    compile: bool = False  # ml.modeling.compile_lm_layers (irreversible: run it last)
 
 
 def variants(liger_ok: bool, full: bool) -> list[Variant]:
@@ -439,6 +454,21 @@ def variants(liger_ok: bool, full: bool) -> list[Variant]:
     if liger_ok:
         out.append(Variant("+ liger kernels", liger=True))
     return out
+
+
+def mfu_variants() -> list[Variant]:
+    """The route to higher MFU for the 7B shape on a 141 GB card, one change at a time."""
+    return [
+        Variant("no ckpt (micro 8)", ckpt=False, micro=8),
+        Variant("no ckpt (micro 8) + answer-only logits", ckpt=False, micro=8, answer_logits=True),
+        Variant(
+            "no ckpt (micro 8) + answer-only logits + compiled LM layers",
+            ckpt=False,
+            micro=8,
+            answer_logits=True,
+            compile=True,
+        ),
+    ]
 
 
 def liger_importable() -> bool:
@@ -466,6 +496,11 @@ def measure(
     attn = set_attention(model, variant.attn)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     set_activation_checkpointing(base, variant.ckpt)
+    if variant.compile:
+        compiled = compile_lm_layers(model, family)
+        if not compiled:
+            raise RuntimeError("compile_lm_layers compiled nothing (CPU?)")
+        warmup += 1  # the first steps compile forward and backward
     train = TrainConfig(
         lr=LR,
         batch_size=GLOBAL_BATCH,
@@ -492,7 +527,7 @@ def measure(
         samples,
         lengths,
         collate_and_record,
-        lambda m, b: (m(**b).loss, {}),
+        answer_only_sft_loss if variant.answer_logits else (lambda m, b: (m(**b).loss, {})),
         train,
         dist,
         input_dtype=dtype,
@@ -504,7 +539,7 @@ def measure(
     seconds = history[-1]["elapsed_s"] - t0
     real_tokens = sum(s.length(fm.family) for b in timed for s in b)
     padded_tokens = sum(len(b) * max(s.length(fm.family) for s in b) for b in timed)
-    flops = sum(fm.sample_flops(s) for b in timed for s in b)
+    flops = sum(fm.sample_flops(s, variant.answer_logits) for b in timed for s in b)
     n_samples = sum(len(b) for b in timed)
     mem = torch.cuda.max_memory_allocated() / 2**30 if dist.device.type == "cuda" else None
     losses = [h["loss"] for h in history]
@@ -555,6 +590,12 @@ def main(argv: list[str] | None = None) -> int:
         "--full-shapes", action="store_true", help="full-size shapes and data even without CUDA"
     )
     parser.add_argument("--budget-s", type=float, default=450.0, help="stop starting new work")
+    parser.add_argument(
+        "--suite",
+        choices=["options", "mfu"],
+        default="options",
+        help="options: each efficiency option on/off; mfu: the steps towards the MFU target",
+    )
     args = parser.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -643,7 +684,10 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             continue
         print(HEADER, flush=True)
-        for variant in variants(liger_ok, full):
+        chosen = mfu_variants() if args.suite == "mfu" else variants(liger_ok, full)
+        if args.suite == "mfu" and not cuda:
+            chosen = [v for v in chosen if not v.compile]
+        for variant in chosen:
             if time.perf_counter() - t_start > args.budget_s:
                 rows.append({"model": label, "variant": variant.name, "status": "skipped: time"})
                 print(fmt_row(rows[-1]), flush=True)
@@ -678,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
                 torch.cuda.empty_cache()
             rows.append(row)
             print(fmt_row(row), flush=True)
+            if args.out:  # partial results survive a timeout
+                Path(args.out).write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
         del model, base, collate
         gc.collect()
         if cuda:
@@ -690,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         f"global batch {GLOBAL_BATCH}, LoRA r={LORA_R if full else 8} "
         f"alpha={LORA_ALPHA if full else 16} dropout 0.05 on the LM linears, "
         f"projector trainable, lr {LR}, max length {MAX_LENGTH}, {str(dtype)[6:]}; "
-        f"{args.warmup} warm-up + {args.steps} timed steps. Dense bf16 peak "
+        f"{args.warmup} warm-up (+1 when compiling) + {args.steps} timed steps. Dense bf16 peak "
         f"{env['peak_tflops']} TFLOP/s; measured 8192^3 bf16 matmul "
         f"{env['matmul_bf16_tflops_measured']} TFLOP/s. Liger: "
         f"{'importable' if liger_ok else 'not installed (rows skipped)'}.\n"

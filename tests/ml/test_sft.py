@@ -24,3 +24,35 @@ def test_sft_saves_adapter_with_projector_and_lm_lora_only(sft_run, family):
     assert not any(("vision_tower" in k or "visual.blocks" in k) for k in weights)
     assert all(torch.isfinite(v).all() for v in weights.values())
     assert (sft_run / "processor" / "chat_template.jinja").is_file()
+
+
+def test_answer_only_logits_give_the_same_loss_and_gradients(tiny_model_dirs, release_dir, family):
+    from ml.chat import conversation
+    from ml.collator import ChatCollator, ChatExample
+    from ml.config import LoraSettings, ModelConfig
+    from ml.losses import answer_only_sft_loss
+    from ml.modeling import load_for_training
+    from ml.release import Release
+    from ml.stages.sft import sft_loss
+
+    model_cfg = ModelConfig(path=str(tiny_model_dirs[family]), dtype="float32")
+    model, processor, _ = load_for_training(model_cfg, LoraSettings(r=4, alpha=8, dropout=0.0))
+    rel = Release(release_dir)
+    examples = [
+        ChatExample(rel.image_path(v.image), conversation(v.question, v.answer))
+        for v in rel.vqa("train")[:3]
+    ] + [ChatExample(rel.image_path(p.image), conversation("Describe.", p.caption))
+         for p in rel.pairs("train")[:1]]  # fmt: skip
+    batch = ChatCollator(processor)(examples)
+    model.eval()
+    grads = []
+    losses = []
+    for fn in (sft_loss, answer_only_sft_loss):
+        model.zero_grad()
+        loss, _ = fn(model, dict(batch))
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
