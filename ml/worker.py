@@ -157,25 +157,14 @@ def next_queued(client: PlatformClient, stages: tuple[str, ...]) -> dict[str, An
 
 
 def claim(client: PlatformClient, run: dict[str, Any], worker_id: str) -> bool:
-    """Mark the run running under our id and read it back.
-
-    The API has no atomic claim yet (a PATCH does not check that the run is still queued), so
-    two workers polling the same second could both start it; reading back our own id narrows
-    that to a small window.
-    """
-    path = f"training-runs/{run['id']}/"
+    """Take the run for this worker; the platform answers 409 when another worker has it."""
     try:
-        client.json(
-            path,
-            "PATCH",
-            {"status": "running", "progress": 0.0, "error": "", "metrics": {"worker": worker_id}},
-        )
-        now = client.json(path)
+        taken = client.json(f"training-runs/{run['id']}/claim/", "POST", {"worker": worker_id})
     except ApiError as exc:
         if exc.status in (404, 409):
             return False
         raise
-    return now.get("status") == "running" and (now.get("metrics") or {}).get("worker") == worker_id
+    return taken.get("status") == "running"
 
 
 def _local_path(uri: str) -> Path | None:

@@ -379,3 +379,15 @@ class TrainingRunViewSet(
         form.is_valid(raise_exception=True)
         run = training_service.report_training_run(int(pk), request.user, form.validated_data)
         return Response(s.TrainingRunSerializer(run).data)
+
+    @extend_schema(request=s.TrainingRunClaimSerializer, responses=s.TrainingRunSerializer)
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        """Take a queued run for one worker; 409 when another worker already took it."""
+        self.get_object()
+        form = s.TrainingRunClaimSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        run = training_service.claim_training_run(
+            int(pk), request.user, form.validated_data["worker"]
+        )
+        return Response(s.TrainingRunSerializer(run).data)

@@ -216,3 +216,7 @@ class VQAReviewSerializer(serializers.Serializer):
     answer = serializers.CharField(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TrainingRunClaimSerializer(serializers.Serializer):
+    worker = serializers.CharField(max_length=200)

@@ -52,3 +52,19 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
         run.save()
         record_event(user, run, "training.reported", before=before, after=changes)
     return run
+
+
+def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
+    """Hand a queued run to exactly one worker: the row lock makes the check-and-set atomic."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != TrainingRun.Status.QUEUED:
+            raise Conflict("taken", f"Training run {run_id} is {run.status}, not queued.")
+        run.status = TrainingRun.Status.RUNNING
+        run.progress = 0.0
+        run.error = ""
+        run.metrics = {**run.metrics, "worker": worker}
+        run.reported_by = user
+        run.save()
+        record_event(user, run, "training.claimed", after={"worker": worker})
+    return run

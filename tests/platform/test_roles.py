@@ -81,6 +81,7 @@ MATRIX = {
     ("post", "/api/training-runs/"): TRAINING,
     ("get", "/api/training-runs/{run}/"): TRAINING,
     ("patch", "/api/training-runs/{run}/"): TRAINING,
+    ("post", "/api/training-runs/{run}/claim/"): TRAINING,
     ("get", "/"): set(ALL_ROLES),
     ("get", "/books/"): READERS,
     ("get", "/books/{book}/"): READERS,

@@ -23,3 +23,18 @@ def test_a_release_that_is_not_ready_cannot_be_trained_on(client, make_user, db)
                            follow=True)  # fmt: skip
     assert "Only a built release" in response.content.decode()
     assert not TrainingRun.objects.exists()
+
+
+def test_a_queued_run_is_claimed_by_exactly_one_worker(api_client_for, db):
+    release = Release.objects.create(name="derm", version="1.0.0", status="ready")
+    run = TrainingRun.objects.create(release=release, stage="sft")
+    gpu1, gpu2 = (
+        api_client_for("ml_worker", username="gpu1"),
+        api_client_for("ml_worker", username="gpu2"),
+    )
+    first = gpu1.post(f"/api/training-runs/{run.pk}/claim/", {"worker": "gpu1"}, format="json")
+    assert first.status_code == 200 and first.json()["status"] == "running"
+    second = gpu2.post(f"/api/training-runs/{run.pk}/claim/", {"worker": "gpu2"}, format="json")
+    assert second.status_code == 409 and second.json()["code"] == "taken"
+    run.refresh_from_db()
+    assert run.metrics["worker"] == "gpu1"
