@@ -252,6 +252,9 @@ class ProjectSettings(models.Model):
     reviews_per_item = models.PositiveSmallIntegerField(
         default=1, help_text="independent expert reviews each pair needs (2+: agreement)"
     )
+    # What LLM drafting has spent so far, counted against LLM_BUDGET_TOKENS / LLM_BUDGET_COST.
+    llm_tokens_spent = models.BigIntegerField(default=0)
+    llm_cost_spent = models.FloatField(default=0.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from skinplatform.env import ConfigError, env_bool, env_int, env_list, env_str
+from skinplatform.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -152,6 +152,21 @@ PAGE_PREVIEW_DPI = env_int("PAGE_PREVIEW_DPI", 96)
 # --- review -------------------------------------------------------------------------------
 CLAIM_MINUTES = env_int("CLAIM_MINUTES", 15)
 
+# --- LLM drafting -------------------------------------------------------------------------
+# No LLM_BASE_URL: a deterministic template drafter runs instead (labelled so everywhere).
+LLM_BASE_URL = env_str("LLM_BASE_URL")
+LLM_API_KEY = env_str("LLM_API_KEY")
+LLM_MODEL = env_str("LLM_MODEL")
+LLM_TIMEOUT = env_int("LLM_TIMEOUT", 60)
+LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 4)
+LLM_REQUESTS_PER_MINUTE = env_int("LLM_REQUESTS_PER_MINUTE", 0)
+LLM_BUDGET_TOKENS = env_int("LLM_BUDGET_TOKENS", 0)
+LLM_PRICE_PROMPT_PER_1K = env_float("LLM_PRICE_PROMPT_PER_1K", 0.0)
+LLM_PRICE_COMPLETION_PER_1K = env_float("LLM_PRICE_COMPLETION_PER_1K", 0.0)
+LLM_DROP_UNGROUNDED = env_bool("LLM_DROP_UNGROUNDED", False)
+DRAFT_ON_ACCEPT = env_bool("DRAFT_ON_ACCEPT", True)
+LLM_RATE_LIMIT_REDIS_URL = env_str("LLM_RATE_LIMIT_REDIS_URL")
+
 # --- celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 _visibility = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
@@ -174,7 +189,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "store_processed": False,
         }
     )
-CELERY_IMPORTS = ("workers.ingest", "workers.release", "workers.panels", "workers.maintenance")
+CELERY_IMPORTS = (
+    "workers.ingest",
+    "workers.release",
+    "workers.panels",
+    "workers.maintenance",
+    "workers.llm",
+)
 CELERY_BEAT_SCHEDULE = {
     "expire-review-claims": {"task": "workers.maintenance.expire_claims", "schedule": 60.0},
 }

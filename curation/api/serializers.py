@@ -220,3 +220,7 @@ class VQAReviewSerializer(serializers.Serializer):
 
 class TrainingRunClaimSerializer(serializers.Serializer):
     worker = serializers.CharField(max_length=200)
+
+
+class DraftRequestSerializer(serializers.Serializer):
+    pairs = serializers.ListField(child=serializers.IntegerField(), max_length=10000)

@@ -14,6 +14,7 @@ from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
 from curation.models import ProjectSettings
 from curation.selectors import dashboard as dashboard_select
 from curation.selectors import textbooks as select
+from curation.services import drafting as drafting_service
 from curation.services import review as review_service
 from curation.services import textbooks as textbook_service
 from curation.services.errors import UploadRejected
@@ -87,7 +88,7 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
 
     serializer_class = s.PairSerializer
     filterset_fields = ["textbook", "status", "modality"]
-    action_roles = {"*": READERS, "revert": STAFF}
+    action_roles = {"*": READERS, "revert": STAFF, "draft": STAFF}
 
     def get_queryset(self):
         return select.pairs()
@@ -146,6 +147,15 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
     def history(self, request, pk=None):
         self.get_object()
         return Response(s.ReviewEventSerializer(review_service.history(int(pk)), many=True).data)
+
+    @extend_schema(request=s.DraftRequestSerializer, responses={202: dict})
+    @action(detail=False, methods=["post"])
+    def draft(self, request):
+        """Curators: queue VQA drafting for accepted pairs (idempotent per prompt version)."""
+        form = s.DraftRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        queued = drafting_service.request_drafting(request.user, form.validated_data["pairs"])
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.PairRevertSerializer, responses=s.PairSerializer)
     @action(detail=True, methods=["post"])

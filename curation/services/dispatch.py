@@ -26,3 +26,12 @@ def enqueue_finalize(book_id: int, run: int) -> None:
         finalize_ingest.delay(book_id, run)
 
     transaction.on_commit(send)
+
+
+def enqueue_drafting(pair_id: int) -> None:
+    def send() -> None:
+        from workers.llm import draft_pair
+
+        draft_pair.delay(pair_id)
+
+    transaction.on_commit(send)

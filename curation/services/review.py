@@ -26,6 +26,7 @@ from curation.models import (
     ReviewEvent,
     Sex,
 )
+from curation.services import dispatch
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 from curation.services.roles import require_role
@@ -354,6 +355,8 @@ def review_pair(
         after = snapshot(pair) if not blind or final else {**values, "decision": decision}
         record_event(user, pair, event_action, before=before, after=after, note=event_note)
         Claim.objects.filter(item_type=ITEM, item_id=pair.pk).delete()
+        if settings.DRAFT_ON_ACCEPT and pair.status in (Pair.Status.ACCEPTED, Pair.Status.EDITED):
+            dispatch.enqueue_drafting(pair.pk)
     return pair
 
 

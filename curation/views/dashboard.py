@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 
 from curation.models import ProjectSettings
 from curation.selectors import dashboard as select
+from curation.services import drafting as drafting_service
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -25,6 +26,7 @@ class DashboardView(RoleRequiredView):
             "timing": select.median_seconds(),
             "agreement": select.agreement(),
             "settings": ProjectSettings.current(),
+            "vqa": drafting_service.vqa_progress(),
         }
         return render(request, "review/dashboard.html", context)
 

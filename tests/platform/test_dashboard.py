@@ -54,6 +54,7 @@ def test_dashboard_page_and_api(reviewed, client, api_client_for):
     client.force_login(curator)
     html = client.get("/dashboard/").content.decode()
     assert "Atlas A" in html and "agreement-pairs" in html
+    assert 'id="vqa-progress"' in html and "Drafter:" in html
     api = api_client_for("curator", username="cur2")
     body = api.get("/api/dashboard/").json()
     assert {r["modality"] for r in body["progress"]} == {"clinical", "dermoscopic"}

@@ -29,6 +29,7 @@ MATRIX = {
     ("get", "/api/pairs/"): READERS,
     ("get", "/api/pairs/{pair}/"): READERS,
     ("post", "/api/pairs/claim-next/"): READERS,
+    ("post", "/api/pairs/draft/"): STAFF,
     ("post", "/api/pairs/{pair}/review/"): READERS,
     ("post", "/api/pairs/{pair}/skip/"): READERS,
     ("post", "/api/pairs/{pair}/renew/"): READERS,
