@@ -207,6 +207,7 @@ class Pair(models.Model):
     class Meta:
         indexes = [
             # The review queue: oldest unreviewed item matching book/modality/status filters.
+            models.Index(fields=["status", "id"], name="pair_queue_any_idx"),
             models.Index(fields=["status", "textbook", "modality", "id"], name="pair_queue_idx"),
             models.Index(fields=["status", "modality", "id"], name="pair_queue_mod_idx"),
         ]
