@@ -7,16 +7,18 @@ Geometry only, on the plain blocks and placements from `reader`; no rendering ha
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .annotate import parse_label
+from .annotate import parse_label, split_subcaptions
 from .model import Box
 from .reader import Block, PageData, Placement
 
 MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
 ALIGN = 3.0  # panels in a row share a top or bottom edge within this many points
+LOOSE_GAP = 26.0  # gutter allowed between equal, fully aligned panels
 CAPTION_GAP = 60.0  # farthest a caption may sit from its image
 MARGIN_BAND = 50.0  # running heads and folios live within this band of the page edge
 PANEL_LETTER = re.compile(r"^\(?([A-Ha-h])[).]?$")
@@ -124,7 +126,17 @@ def group_images(page: PageData) -> list[Group]:
                 # rarely do, and sit a column gutter apart.
                 row = abs(a[1] - b[1]) < ALIGN or abs(a[3] - b[3]) < ALIGN
                 col = abs(a[0] - b[0]) < ALIGN or abs(a[2] - b[2]) < ALIGN
-                if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= MERGE_GAP:
+                # A regular grid (equal, aligned panels) tolerates a wider gutter; two figures
+                # that share a row this way are split again by their own captions in `pair`.
+                same = (
+                    abs((a[2] - a[0]) - (b[2] - b[0])) < 2
+                    and abs((a[3] - a[1]) - (b[3] - b[1])) < 2
+                )
+                # Only side by side: two stacked figures, one captioned above and the next
+                # below, would look like a grid; `absorb_panels` joins rows via the letters.
+                exact = abs(a[1] - b[1]) < 1.0 and abs(a[3] - b[3]) < 1.0
+                gap_r = LOOSE_GAP if same and exact else 0
+                if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= max(MERGE_GAP, gap_r):
                     gap = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
                     join = not _gap_has_text(gap, page.blocks)
                 elif col and h > 0.5 * min(a[2] - a[0], b[2] - b[0]) and -v <= MERGE_GAP:
@@ -275,10 +287,79 @@ class Pairing:
     position: str  # below | above | beside
 
 
+def split_by_captions(group: Group, captions: list[Caption]) -> list[Group]:
+    """Undo a merge of neighbouring figures: when two or more captions sit under (or over, or
+    one under and one over) the group side by side, each narrower than the group, every panel
+    goes to the caption in line with it."""
+    if len(group.panels) < 2:
+        return [group]
+    gw = group.bbox[2] - group.bbox[0]
+    for sides in (("below",), ("above",), ("below", "above")):
+        under = []
+        for c in captions:
+            if c.score < 0 or c.bbox[2] - c.bbox[0] > 0.75 * gw:
+                continue
+            geo = geometry(group.bbox, c.bbox)
+            if geo and geo[1] in sides:
+                under.append(c)
+        under.sort(key=lambda c: c.bbox[0])
+        disjoint = all(a.bbox[2] <= b.bbox[0] + 1 for a, b in itertools.pairwise(under))
+        if len(under) < 2 or not disjoint:
+            continue
+        parts: list[list[Placement]] = [[] for _ in under]
+        for p in group.panels:
+            k = max(
+                range(len(under)),
+                key=lambda i: overlap(p.bbox[0], p.bbox[2], under[i].bbox[0], under[i].bbox[2]),
+            )
+            parts[k].append(p)
+        if any(not part for part in parts):
+            continue
+        out = []
+        for part in parts:
+            box = part[0].bbox
+            for p in part[1:]:
+                box = union(box, p.bbox)
+            order = reading_order([p.bbox for p in part])
+            out.append(Group([part[i] for i in order], box))
+        return out
+    return _split_rows(group, captions)
+
+
+def _split_rows(group: Group, captions: list[Caption]) -> list[Group]:
+    """Two stacked figures merged into one group, the first captioned above and the second
+    below: split at the widest gap between rows when neither caption names all the panels."""
+    near: dict[str, list[Caption]] = {"above": [], "below": []}
+    for c in captions:
+        geo = geometry(group.bbox, c.bbox) if c.score >= 0 else None
+        if geo and geo[1] in near:
+            near[geo[1]].append(c)
+    if len(near["above"]) != 1 or len(near["below"]) != 1:
+        return [group]
+    n = len(group.panels)
+    if any(
+        len(split_subcaptions(c.text)[1]) in (0, n) for c in (near["above"][0], near["below"][0])
+    ):
+        return [group]
+    panels = sorted(group.panels, key=lambda p: p.bbox[1])
+    best, cut = 0.0, 0
+    bottom = panels[0].bbox[3]
+    for i in range(1, len(panels)):
+        gap = panels[i].bbox[1] - bottom
+        if gap > best:
+            best, cut = gap, i
+        bottom = max(bottom, panels[i].bbox[3])
+    if cut == 0:
+        return [group]
+    parts = [panels[:cut], panels[cut:]]
+    return [_group([part[i] for i in reading_order([p.bbox for p in part])]) for part in parts]
+
+
 def pair(
     groups: list[Group], captions: list[Caption]
 ) -> tuple[list[Pairing], list[Group], list[Caption]]:
     """Greedy nearest-first matching of image groups to caption blocks on one page."""
+    groups = [part for g in groups for part in split_by_captions(g, captions)]
     options: list[tuple[float, int, int, str]] = []
     for gi, g in enumerate(groups):
         for ci, c in enumerate(captions):
@@ -317,19 +398,80 @@ def absorb_panels(pairs: list[Pairing], left: list[Group], page: PageData, wante
         while grew and len(p.group.panels) < need and left:
             grew = False
             for g in sorted(left, key=lambda g: (g.bbox[1], g.bbox[0])):
-                if len(p.group.panels) + len(g.panels) > need:
+                # The whole neighbour group, or failing that the panels of it that line up
+                # (a row loosely merged across two columns holds panels of two figures).
+                near = [
+                    b
+                    for b in g.panels
+                    if any(_neighbours(a.bbox, b.bbox, page) for a in p.group.panels)
+                ]
+                take = g.panels if near and len(p.group.panels) + len(g.panels) <= need else near
+                if not take or len(p.group.panels) + len(take) > need:
                     continue
-                if any(_neighbours(a.bbox, g.bbox, page) for a in p.group.panels):
-                    members = p.group.panels + g.panels
-                    order = reading_order([m.bbox for m in members])
-                    p.group = Group([members[i] for i in order], union(p.group.bbox, g.bbox))
-                    left.remove(g)
-                    grew = True
-                    break
+                members = p.group.panels + take
+                order = reading_order([m.bbox for m in members])
+                p.group = _group([members[i] for i in order])
+                left.remove(g)
+                rest = [b for b in g.panels if b not in take]
+                if rest:
+                    left.append(_group(rest))
+                grew = True
+                break
     return left
 
 
+def _group(panels: list[Placement]) -> Group:
+    box = panels[0].bbox
+    for p in panels[1:]:
+        box = union(box, p.bbox)
+    return Group(panels, box)
+
+
+def complete_pairs(
+    pairs: list[Pairing], page: PageData, wanted
+) -> tuple[list[Pairing], list[Caption]]:
+    """Resolve two captions splitting one figure between them (a caption above the top row and
+    another below the bottom row): when the two halves together hold exactly the panels one
+    caption names, that caption keeps them all and the other is freed to be an orphan (it
+    usually belongs to a figure across the page break)."""
+    pairs = list(pairs)
+    freed: list[Caption] = []
+    changed = True
+    while changed:
+        changed = False
+        for p, q in itertools.permutations(pairs, 2):
+            need = wanted(p)
+            have = len(p.group.panels) + len(q.group.panels)
+            if len(p.group.panels) >= need or have != need:
+                continue
+            if len(q.group.panels) >= wanted(q) and wanted(q) > 0:
+                continue  # q is complete on its own: the panels are rightly its
+            stacked = overlap(p.group.bbox[0], p.group.bbox[2], q.group.bbox[0], q.group.bbox[2])
+            if stacked < 0.8 * min(
+                p.group.bbox[2] - p.group.bbox[0], q.group.bbox[2] - q.group.bbox[0]
+            ):
+                continue  # only rows of one grid; side-by-side figures are `split_by_captions`'
+            if not any(
+                _neighbours(a.bbox, b.bbox, page) for a in p.group.panels for b in q.group.panels
+            ):
+                continue
+            if p.position != "below" and q.position == "below" and wanted(q) == need:
+                continue  # let the permutation with q first take them
+            members = p.group.panels + q.group.panels
+            order = reading_order([m.bbox for m in members])
+            p.group = Group([members[i] for i in order], union(p.group.bbox, q.group.bbox))
+            pairs.remove(q)
+            freed.append(q.caption)
+            changed = True
+            break
+    return pairs, freed
+
+
 def _neighbours(a: Box, b: Box, page: PageData, gap: float = 40.0) -> bool:
+    """Panels of one figure: same size (within 10%), aligned, close, nothing written between."""
+    wa, ha, wb, hb = a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]
+    if abs(wa - wb) > 0.1 * max(wa, wb) or abs(ha - hb) > 0.1 * max(ha, hb):
+        return False
     v = overlap(a[1], a[3], b[1], b[3])
     h = overlap(a[0], a[2], b[0], b[2])
     if (abs(a[1] - b[1]) < ALIGN or abs(a[3] - b[3]) < ALIGN) and -h <= gap and v > 0:

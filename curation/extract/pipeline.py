@@ -17,8 +17,10 @@ from .errors import PdfError
 from .layout import (
     Caption,
     Group,
+    Pairing,
     Style,
     absorb_panels,
+    complete_pairs,
     drop_tables,
     find_captions,
     group_images,
@@ -205,13 +207,18 @@ def _mentions_with_y(
     return out
 
 
+def _caption_letters(p: Pairing) -> int:
+    """How many panels a pairing's caption names with letters."""
+    return len(annotate.split_subcaptions(p.caption.text)[1])
+
+
 def _analyse_page(pd: PageData, style: Style | None = None):
     groups, _ = drop_tables(pd, group_images(pd))
     caps = find_captions(pd, style)
     pairs, left_groups, left_caps = pair(groups, caps)
-    left_groups = absorb_panels(
-        pairs, left_groups, pd, lambda p: len(annotate.split_subcaptions(p.caption.text)[1])
-    )
+    left_groups = absorb_panels(pairs, left_groups, pd, _caption_letters)
+    pairs, freed = complete_pairs(pairs, pd, _caption_letters)
+    left_caps = sorted(left_caps + freed, key=lambda c: (c.bbox[1], c.bbox[0]))
     caption_like = [c for c in left_caps if c.score >= ORPHAN_CAPTION_SCORE]
     cap_ids = {id(b) for p in pairs for b in p.caption.blocks}
     cap_ids |= {id(b) for c in caption_like for b in c.blocks}
@@ -375,17 +382,21 @@ def link_book(
             used_images.add(ii)
             img = images[ii]
             pd = read_page(doc, img["page"], checked)
-            group = _orphan_group(img)
+            caption = _orphan_caption(cap)
+            position = "below" if img["page"] < cap["page"] else "above"
+            # Panels set wider apart than the merge gap are separate orphans on that page.
+            pairing = Pairing(_orphan_group(img), caption, position)
+            rest = {
+                j: _orphan_group(o)
+                for j, o in enumerate(images)
+                if j not in used_images and o["page"] == img["page"]
+            }
+            left = absorb_panels([pairing], list(rest.values()), pd, _caption_letters)
+            used_images.update(j for j, g in rest.items() if g not in left)
+            group = pairing.group
             section = sections.path_at(img["page"], group.bbox[1], x0=group.bbox[0])
             fig = build_figure(
-                doc,
-                pd,
-                group,
-                _orphan_caption(cap),
-                section,
-                dpi,
-                "below" if img["page"] < cap["page"] else "above",
-                caption_page=cap["page"],
+                doc, pd, group, caption, section, dpi, position, caption_page=cap["page"]
             )
             joined.append(fig)
             known[key] = fig.label
@@ -427,7 +438,8 @@ def extract_book(
     """Whole book in one call: chunks, then the link pass; mentions filled in.
 
     With `workers` > 1 the chunks run in that many processes, as the platform's task queue would
-    run them; `workers=1` reads the book as a single chunk.
+    run them; `workers=1` reads the book as a single chunk. Do not ask for workers inside a
+    daemonic process (a Celery prefork child): queue `extract_chunk` tasks there instead.
     """
     info_doc = open_pdf(path)
     try:

@@ -35,17 +35,12 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
         fh.seek(max(0, size - TAIL_WINDOW))
         tail = fh.read()
     if b"%PDF-" not in head:
-        kind = (
-            "an HTML page"
-            if b"<html" in head.lower() or b"<!doctype" in head.lower()
-            else ("not a PDF")
-        )
-        raise PdfError(
-            "not_pdf",
-            f"The file is {kind}: it does not start with a PDF header, whatever its name says."
-            if kind != "not a PDF"
-            else "The file is not a PDF: it does not start with a PDF header.",
-        )
+        lowered = head.lower()
+        if b"<html" in lowered or b"<!doctype" in lowered:
+            message = "The file is an HTML page saved with a .pdf name, not a PDF."
+        else:
+            message = "The file is not a PDF: it does not start with a PDF header."
+        raise PdfError("not_pdf", message)
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # MuPDF raises several types for unreadable files

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chapters", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--title", default="Sample Atlas of Dermatology")
-    ap.add_argument("--style", default="classic", choices=sorted(STYLES))
+    ap.add_argument("--style", default="classic", choices=[*sorted(STYLES), "random"])
     ap.add_argument("--gold", default=None, help="write gold data JSON here")
     args = ap.parse_args(argv)
     chapters = args.chapters

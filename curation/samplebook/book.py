@@ -123,6 +123,49 @@ STYLES: dict[str, BookStyle] = {
 }
 
 
+def random_style(seed: int) -> BookStyle:
+    """A book style with every knob drawn at random: a generalisation check for the extractor,
+    whose rules were written against the named styles."""
+    r = np.random.default_rng(seed + 7919)
+
+    def pick(seq):
+        return seq[int(r.integers(len(seq)))]
+
+    def weights(names: list[str]) -> tuple[tuple[str, float], ...]:
+        w = r.random(len(names)) + 0.05
+        return tuple(zip(names, (w / w.sum()).round(3).tolist(), strict=True))
+
+    columns = pick([1, 1, 2])
+    label_font, cap_font = pick(
+        [("hebo", "helv"), ("tibo", "tiro"), ("tibi", "tiro"), ("hebo", "tiro"), ("helv", "helv")]
+    )
+    kinds = ["single", "row2", "row3", "grid4", "composite2", "composite3", "composite4"]
+    positions = ["below", "above"] + (["beside", "next_page"] if columns == 1 else [])
+    return BookStyle(
+        f"random{seed}",
+        columns=columns,
+        label_word=pick(["Fig.", "Figure", "FIG.", "Fig", "FIGURE"]),
+        label_sep=pick([".", "-", "."]),
+        cap_label_font=label_font,
+        cap_font=cap_font,
+        cap_size=float(pick([7.5, 8.0, 8.5, 9.0])),
+        kinds=weights(kinds),
+        positions=weights(positions),
+        tables=float(r.uniform(0, 0.4)),
+        banners=bool(r.random() < 0.5),
+        ref_first=float(r.uniform(0, 0.3)),
+        multi_refs=float(r.uniform(0, 0.4)),
+        shared_letters=float(r.uniform(0, 0.3)),
+        outline=bool(r.random() < 0.6),
+        gutter=float(pick([2.0, 4.0, 6.0, 10.0, 16.0, 22.0])),
+        letters_below=bool(r.random() < 0.3),
+        upper_letters=float(pick([0.0, 0.0, 1.0])),
+        silent_modality=float(r.uniform(0, 0.6)),
+        pairs=float(r.uniform(0, 0.5)) if columns == 1 else 0.0,
+        tiles=float(r.uniform(0, 0.2)),
+    )
+
+
 @dataclass
 class GoldPanel:
     letter: str | None
@@ -889,10 +932,11 @@ def generate_book(
 ) -> GoldBook:
     """Write a sample atlas PDF to `path` and return where every figure and citation went.
 
-    `style` names one of `STYLES`. `unique_images` caps how many distinct pictures are drawn
+    `style` names one of `STYLES`, or is "random" for a style drawn from the seed (see
+    `random_style`). `unique_images` caps how many distinct pictures are drawn
     per modality; later figures reuse them, which keeps a 500-page book fast and small.
     """
-    st = STYLES[style]
+    st = random_style(seed) if style == "random" else STYLES[style]
     rng = np.random.default_rng(seed)
     w = _Writer(title, st, rng, unique_images)
     # Title page and a contents page that is filled in once page numbers are known.
@@ -1030,4 +1074,6 @@ def generate_book(
 
 def chapters_for_pages(pages: int, pages_per_chapter: int = 6) -> int:
     """How many chapters make a book of about `pages` pages."""
-    return max(1, math.ceil((pages - 2) / (pages_per_chapter + 0.25)))
+    # A chapter runs on to the page where its last section and queued figures end: measured
+    # on the classic style, about a third of a page beyond `pages_per_chapter`.
+    return max(1, math.ceil((pages - 2) / (pages_per_chapter + 0.35)))

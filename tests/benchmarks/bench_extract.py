@@ -199,13 +199,21 @@ def print_report(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pages", type=int, default=30, help="pages per generated book")
-    ap.add_argument("--styles", default=",".join(STYLES))
+    ap.add_argument(
+        "--styles",
+        default=",".join(STYLES),
+        help='comma-separated; "random" draws a new style from the seed (use --seeds)',
+    )
+    ap.add_argument("--seeds", type=int, default=1, help="books per style, seeds seed..seed+n-1")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dpi", type=int, default=150)
     ap.add_argument("--json", default=None, help="also write the numbers here")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        report = run(args.styles.split(","), args.pages, args.seed, args.dpi, Path(tmp))
+        report = {}
+        for seed in range(args.seed, args.seed + args.seeds):
+            res = run(args.styles.split(","), args.pages, seed, args.dpi, Path(tmp))
+            report.update({(f"{k}@{seed}" if args.seeds > 1 else k): v for k, v in res.items()})
     print_report(report)
     if args.json:
         flat = {
