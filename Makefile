@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint format bench-ingest bench-review bench-release bench-extract clean
+.PHONY: install demo test lint format bench-ingest bench-review bench-release bench-extract bench-draft clean
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ bench-ingest: install
 
 bench-review: install
 	$(PY) tests/benchmarks/bench_review.py
+
+bench-draft: install
+	$(PY) tests/benchmarks/bench_draft.py
 
 bench-extract: install
 	$(PY) tests/benchmarks/bench_extract.py
