@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from curation.models import Pair, VQAItem
+from curation.models import Pair, ReviewEvent, VQAItem
 from curation.services import vqa as vqa_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -40,6 +40,15 @@ class VQAPairView(RoleRequiredView):
             raise Http404
         claim = vqa_service.hold(request.user, pk)
         items = list(VQAItem.objects.filter(pair=pair).order_by("status", "question_type", "id"))
+        events: dict[int, list] = {}
+        for event in (
+            ReviewEvent.objects.filter(target_type="vqaitem", target_id__in=[i.pk for i in items])
+            .select_related("actor")
+            .order_by("created_at", "id")
+        ):
+            events.setdefault(event.target_id, []).append(event)
+        for item in items:
+            item.timeline = events.get(item.pk, [])
         context = {
             "pair": pair,
             "figure": pair.panel.figure,

@@ -96,6 +96,8 @@ def test_form_flow_and_conflict_page(setup, client, make_user):
                            "answer": "Chronic plaque psoriasis."})  # fmt: skip
     assert ok.status_code == 302
     assert VQAItem.objects.get(pk=items[0].pk).status == "edited"
+    page = client.get(f"/review/vqa/pairs/{items[0].pair_id}/").content.decode()
+    assert "history (1)" in page and "vqa.edited" in page
     stale = client.post(url, {"version": 1, "action": "accept", "question": "Q", "answer": "A"})
     assert stale.status_code == 409 and b"changed while you were editing" in stale.content
 
