@@ -30,6 +30,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port: int, pages: int, exit_when_ready: bool, **opts) -> None:
+        # Ctrl-C raises KeyboardInterrupt; make SIGTERM unwind too, so the children are stopped.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
