@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = load_config(args.config, args.overrides)
             scores = run_eval(cfg)
-            print(json.dumps({"vqa": scores["vqa"].get("all", {})}, sort_keys=True))
+            brief = {"vqa": scores["vqa"].get("all", {})}
+            for task in ("modality_classification", "diagnosis_classification"):
+                brief[task] = scores.get(task, {}).get("all", {}).get("classification", {})
+            print(json.dumps(brief, sort_keys=True))
             return 0
         if args.verb == "pull":
             from ml.client import pull_release

@@ -1,7 +1,16 @@
 """`python -m ml eval`: generate answers on a release's test split and score them offline.
 
-Prompts come from `ml.chat.prompt_for_generation`, the same template path training uses; the
-decoding parameters are written next to the scores so numbers are never quoted without them.
+Three kinds of items are scored, each overall and per modality:
+
+- `vqa`: the split's VQA items (BLEU-1..4, ROUGE-L, token recall, yes/no accuracy);
+- `modality_classification`: one zero-shot question per pair asking for the modality;
+- `diagnosis_classification`: one zero-shot question per pair with a diagnosis, asking for
+  it; the label set is every distinct diagnosis of the split's pairs (see `diagnosis_labels`).
+
+Classification answers are matched to a label by substring (`ml.metrics.match_label`, which
+says why and where that goes wrong). Prompts come from `ml.chat.prompt_for_generation`, the
+same template path training uses; the decoding parameters, the prompts and the label sets are
+written next to the scores so numbers are never quoted without them.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from ml.chat import prompt_for_generation
 from ml.collator import load_image
 from ml.config import Config
 from ml.loop import _to_device, save_json, setup_distributed
-from ml.metrics import Prediction, evaluate
+from ml.metrics import MATCHING_NAME, Prediction, evaluate, match_label, normalize_label
 from ml.modeling import (
     PROJECTOR_FILE,
     load_base_model,
@@ -31,6 +40,8 @@ from ml.stages.common import effective_config
 
 MODALITY_PROMPT = "Is this a clinical photograph, a dermoscopic image or a histopathology image?"
 MODALITY_LABELS = {"clinical": "clinical", "dermoscopic": "dermoscop", "pathological": "histo"}
+DIAGNOSIS_PROMPT = "What is the most likely diagnosis?"
+MODALITY_TASK, DIAGNOSIS_TASK = "modality_classification", "diagnosis_classification"
 
 
 def load_for_eval(cfg: Config, device: torch.device) -> tuple[Any, Any]:
@@ -49,8 +60,19 @@ def load_for_eval(cfg: Config, device: torch.device) -> tuple[Any, Any]:
     return model, processor
 
 
+def diagnosis_labels(release: Release, split: str) -> list[str]:
+    """The diagnosis label set: every distinct normalised diagnosis of the split's pairs.
+
+    `pairs.jsonl` stores a pair's diagnosis as the reviewer left it (free text) or null when
+    there is none; null and blank ones are not a class. Case and whitespace are normalised
+    (`normalize_label`), so "Melanoma" and "melanoma " are one class; spelling variants and
+    synonyms stay separate classes (a release-side vocabulary would be needed to merge them).
+    """
+    return sorted({d for p in release.pairs(split) if (d := normalize_label(p.diagnosis or ""))})
+
+
 def eval_items(release: Release, split: str) -> list[dict[str, Any]]:
-    """VQA items, plus one zero-shot modality question per pair (classification)."""
+    """VQA items, plus one zero-shot modality and one diagnosis question per pair."""
     pairs = {p.id: p for p in release.pairs()}
     items = []
     for v in release.vqa(split):
@@ -72,11 +94,38 @@ def eval_items(release: Release, split: str) -> list[dict[str, Any]]:
                 "question": MODALITY_PROMPT,
                 "reference": p.modality,
                 "modality": p.modality,
-                "question_type": "modality_classification",
+                "question_type": MODALITY_TASK,
                 "label": MODALITY_LABELS.get(p.modality, p.modality),
             }
         )
+    for p in release.pairs(split):
+        diagnosis = normalize_label(p.diagnosis or "")
+        if not diagnosis:
+            continue
+        items.append(
+            {
+                "image": release.image_path(p.image),
+                "question": DIAGNOSIS_PROMPT,
+                "reference": p.diagnosis,
+                "modality": p.modality,
+                "question_type": DIAGNOSIS_TASK,
+                "label": diagnosis,
+            }
+        )
     return items
+
+
+def classification_block(
+    preds: list[Prediction], labels: list[str], prompt: str, cfg: Config
+) -> dict[str, Any]:
+    """Scores overall and per modality, with what they depend on recorded beside them."""
+    return {
+        **evaluate(preds, labels=labels),
+        "labels": list(labels),
+        "prompt": prompt,
+        "matching": MATCHING_NAME,
+        "decoding": asdict(cfg.eval),
+    }
 
 
 @torch.no_grad()
@@ -128,7 +177,10 @@ def run_eval(cfg: Config) -> dict[str, Any]:
         for it, ans in zip(items, answers, strict=True)
     ]
     vqa = [p for p in preds if p.label is None]
-    cls = [p for p in preds if p.label is not None]
+    by_task = {
+        task: [p for p in preds if p.question_type == task and p.label is not None]
+        for task in (MODALITY_TASK, DIAGNOSIS_TASK)
+    }
     scores = {
         "release": release.name,
         "split": cfg.data.eval_split,
@@ -136,12 +188,27 @@ def run_eval(cfg: Config) -> dict[str, Any]:
         "trained": cfg.train.init_from,
         "decoding": asdict(cfg.eval),
         "vqa": evaluate(vqa),
-        "modality_classification": evaluate(cls, labels=list(MODALITY_LABELS.values())),
+        MODALITY_TASK: classification_block(
+            by_task[MODALITY_TASK], list(MODALITY_LABELS.values()), MODALITY_PROMPT, cfg
+        ),
+        DIAGNOSIS_TASK: classification_block(
+            by_task[DIAGNOSIS_TASK],
+            diagnosis_labels(release, cfg.data.eval_split),
+            DIAGNOSIS_PROMPT,
+            cfg,
+        ),
+    }
+    candidates = {
+        MODALITY_TASK: scores[MODALITY_TASK]["labels"],
+        DIAGNOSIS_TASK: scores[DIAGNOSIS_TASK]["labels"],
     }
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_json(out / "eval.json", scores)
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
         for p in preds:
-            fh.write(json.dumps(asdict(p)) + "\n")
+            row = asdict(p)
+            if p.label is not None:
+                row["matched"] = match_label(p.prediction, candidates.get(p.question_type, ()))
+            fh.write(json.dumps(row) + "\n")
     return scores

@@ -85,38 +85,87 @@ def yes_no(text: str) -> str | None:
     return None
 
 
+def normalize_label(text: str) -> str:
+    """Case-folded, with every run of whitespace collapsed to one space and the ends stripped.
+
+    Both the label set and the generated answers go through this before matching, so
+    "Basal  cell\nCarcinoma" in a release or an answer is the label "basal cell carcinoma".
+    """
+    return " ".join(str(text).casefold().split())
+
+
+MATCHING_NAME = (
+    "substring: the normalised label (case-folded, whitespace collapsed) found earliest in the "
+    "normalised answer, the longest on ties; no label found counts as wrong"
+)
+
+
 def match_label(text: str, labels: Iterable[str]) -> str | None:
-    """Zero-shot classification by substring: the label found earliest (longest on ties)."""
-    low = text.lower()
+    """Zero-shot classification by substring: the label found earliest (longest on ties).
+
+    Why substring matching: a generative model answers in free text ("This dermoscopic image
+    shows a melanoma with ..."), not with a class index. Looking for the label's words in the
+    answer needs no second model (it runs offline and is deterministic) and is what SkinVL /
+    MM-Skin reported, so our numbers stay comparable with theirs.
+
+    Its weaknesses, to keep in mind when reading the scores:
+
+    - negation and hedging count as a hit: "not melanoma" and "melanoma vs nevus" both
+      classify as melanoma (the earliest label mentioned wins a differential);
+    - synonyms, abbreviations and spelling variants miss: "BCC", "naevus" or "psoriatic
+      plaque" are no match for "basal cell carcinoma", "nevus" or "psoriasis" (counted wrong);
+    - labels nested in other labels or words: "carcinoma" is inside "basal cell carcinoma"
+      (hence longest-on-ties), and "acne" is inside "acneiform" (no word boundaries, as SkinVL);
+    - a model that lists every class it knows scores well on accuracy; macro-F1 (a class
+      predicted wrongly counts against that class's precision) exposes that better.
+    """
+    low = normalize_label(text)
     best: tuple[int, int, str] | None = None
     for label in labels:
-        pos = low.find(label.lower())
+        norm = normalize_label(label)
+        if not norm:
+            continue
+        pos = low.find(norm)
         if pos >= 0:
-            key = (pos, -len(label), label)
+            key = (pos, -len(norm), label)
             if best is None or key < best:
                 best = key
     return best[2] if best else None
 
 
 def classification_scores(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, float]:
-    """Accuracy, macro-F1 and balanced accuracy over the gold classes (no match counts wrong)."""
-    classes = sorted(set(gold))
+    """Accuracy, macro-F1 and balanced accuracy, the way scikit-learn defines them.
+
+    - accuracy: share of items whose predicted label equals the gold one;
+    - macro-F1: the unweighted mean of per-class F1 over every class that is gold or predicted
+      for some item (scikit-learn's `f1_score(average="macro")`): predicting a class that has
+      no gold items here adds a class with F1 = 0;
+    - balanced accuracy: the mean recall over the gold classes (`balanced_accuracy_score`).
+
+    An answer that matched no label (None) is wrong for its gold class but is not a class of
+    its own; `unmatched` counts those answers.
+    """
+    classes = sorted(set(gold) | {p for p in pred if p is not None})
+    gold_classes = set(gold)
     n = len(gold)
-    acc = sum(g == p for g, p in zip(gold, pred, strict=True)) / n if n else 0.0
+    pairs = list(zip(gold, pred, strict=True))
+    acc = sum(g == p for g, p in pairs) / n if n else 0.0
     f1s, recalls = [], []
     for c in classes:
-        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
-        fp = sum(g != c and p == c for g, p in zip(gold, pred, strict=True))
-        fn = sum(g == c and p != c for g, p in zip(gold, pred, strict=True))
+        tp = sum(g == c and p == c for g, p in pairs)
+        fp = sum(g != c and p == c for g, p in pairs)
+        fn = sum(g == c and p != c for g, p in pairs)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-        recalls.append(recall)
+        if c in gold_classes:
+            recalls.append(recall)
     return {
         "accuracy": acc,
         "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0,
         "balanced_accuracy": sum(recalls) / len(recalls) if recalls else 0.0,
         "n": n,
+        "unmatched": sum(p is None for p in pred),
     }
 
 

@@ -211,6 +211,7 @@ def _final_metrics(stage: str, result: dict[str, Any]) -> dict[str, Any]:
             "eval": {
                 "vqa": result.get("vqa", {}),
                 "modality_classification": result.get("modality_classification", {}),
+                "diagnosis_classification": result.get("diagnosis_classification", {}),
                 "decoding": result.get("decoding", {}),
                 "split": result.get("split"),
             }

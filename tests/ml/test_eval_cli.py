@@ -34,8 +34,14 @@ def test_eval_writes_metrics_per_modality(tmp_path, sft_run, tiny_model_dirs, re
     assert {"clinical", "dermoscopic", "pathological"} <= set(vqa)
     cls = scores["modality_classification"]["all"]["classification"]
     assert {"accuracy", "macro_f1", "balanced_accuracy"} <= set(cls)
+    dx = scores["diagnosis_classification"]
+    assert {"accuracy", "macro_f1", "balanced_accuracy"} <= set(dx["all"]["classification"])
+    assert dx["labels"] == ["nevus"]  # every test pair of the fixture release is a nevus
+    assert dx["decoding"]["max_new_tokens"] == 4
     lines = (out / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == vqa["all"]["n"] + scores["modality_classification"]["all"]["n"]
+    assert len(lines) == vqa["all"]["n"] + sum(
+        scores[task]["all"]["n"] for task in ("modality_classification", "diagnosis_classification")
+    )
 
 
 def test_pull_without_url_fails_clearly(capsys, monkeypatch):
