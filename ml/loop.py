@@ -194,47 +194,78 @@ def fit(
     history: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     tokens_seen = 0
-    for step in range(total):
-        factor = lr_factor(step, total, warmup, train.lr_scheduler)
-        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = base * factor
-        step_loss = 0.0
-        stats_sum: dict[str, float] = {}
-        for micro in range(accum):
-            batch = collate([examples[i] for i in next(stream)])
-            tokens_seen += int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
-            batch = _to_device(batch, dist.device, input_dtype)
-            sync = micro == accum - 1 or dist.world == 1
-            ctx = ddp_model.no_sync() if (dist.world > 1 and not sync) else contextlib.nullcontext()
-            with ctx, _autocast(dist.device, input_dtype):
-                loss, stats = loss_fn(ddp_model, batch)
-                (loss / accum).backward()
-            step_loss += float(loss.detach()) / accum
-            for k, v in stats.items():
-                stats_sum[k] = stats_sum.get(k, 0.0) + v / accum
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, train.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        record = {
-            "step": step + 1,
-            "total_steps": total,
-            "loss": step_loss,
-            "lr": optimizer.param_groups[0]["lr"],
-            "grad_norm": float(grad_norm),
-            "tokens": tokens_seen,
-            "elapsed_s": round(time.perf_counter() - t0, 3),
-            **stats_sum,
-        }
-        history.append(record)
-        if on_log and dist.is_main and ((step + 1) % train.log_every == 0 or step + 1 == total):
-            on_log(record)
+    casting = adapter_input_casting(model, enabled=not _autocast_enabled(dist.device, input_dtype))
+    with casting:
+        for step in range(total):
+            factor = lr_factor(step, total, warmup, train.lr_scheduler)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
+            step_loss = torch.zeros((), device=dist.device)  # on device: one sync per step
+            stats_sum: dict[str, float] = {}
+            for micro in range(accum):
+                batch = collate([examples[i] for i in next(stream)])
+                if "attention_mask" in batch:
+                    tokens_seen += int(batch["attention_mask"].sum())
+                batch = _to_device(batch, dist.device, input_dtype)
+                sync = micro == accum - 1 or dist.world == 1
+                no_sync = dist.world > 1 and not sync
+                ctx = ddp_model.no_sync() if no_sync else contextlib.nullcontext()
+                with ctx, _autocast(dist.device, input_dtype):
+                    loss, stats = loss_fn(ddp_model, batch)
+                    (loss / accum).backward()
+                step_loss += loss.detach().float() / accum
+                for k, v in stats.items():
+                    stats_sum[k] = stats_sum.get(k, 0.0) + v / accum
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, train.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            record = {
+                "step": step + 1,
+                "total_steps": total,
+                "loss": float(step_loss),
+                "lr": optimizer.param_groups[0]["lr"],
+                "grad_norm": float(grad_norm),
+                "tokens": tokens_seen,
+                "elapsed_s": round(time.perf_counter() - t0, 3),
+                **stats_sum,
+            }
+            history.append(record)
+            last = step + 1 == total
+            if on_log and dist.is_main and ((step + 1) % train.log_every == 0 or last):
+                on_log(record)
     return history
 
 
+def _autocast_enabled(device: torch.device, dtype: torch.dtype) -> bool:
+    return device.type == "cuda" and dtype in (torch.bfloat16, torch.float16)
+
+
 def _autocast(device: torch.device, dtype: torch.dtype) -> Any:
-    if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16):
+    if _autocast_enabled(device, dtype):
         return torch.autocast(device_type="cuda", dtype=dtype)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def adapter_input_casting(model: Any, enabled: bool) -> Any:
+    """Switch peft's cast of each adapter's input to the adapter's dtype, restored on exit.
+
+    With fp32 adapter weights, peft upcasts every LoRA input to fp32 and the dropout runs on
+    that copy, only for autocast to cast it back to bf16 for the matmul: three passes over the
+    activations of every adapted linear. Under autocast the cast is redundant, so training
+    turns it off; outside autocast (CPU, evaluation) it is needed and is left on.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    before = [getattr(m, "cast_input_dtype_enabled", True) for m in layers]
+    for m in layers:
+        m.cast_input_dtype_enabled = enabled
+    try:
+        yield
+    finally:
+        for m, value in zip(layers, before, strict=True):
+            m.cast_input_dtype_enabled = value
 
 
 def save_json(path: str | Path, data: Any) -> None:

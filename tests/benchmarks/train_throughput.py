@@ -30,6 +30,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,8 @@ def llava_7b_config():
             "vocab_size": 32064,
             "max_position_embeddings": 32768,
             "rms_norm_eps": 1e-5,
+            "rope_theta": 1000000.0,
+            "sliding_window": None,  # Mistral-7B-Instruct-v0.2, LLaVA-Med v1.5's base, has none
             "pad_token_id": 32001,
         },
         image_token_id=32000,
@@ -437,8 +440,14 @@ class Variant:
     group: bool = True
     liger: bool = False
     micro: int = GLOBAL_BATCH
-    answer_logits: bool = False  # ml.stages.sft.answer_only_sft_loss
-    compile: bool = False  # ml.modeling.compile_lm_layers (irreversible: run it last)
+    answer_logits: bool = False  # ml.losses.answer_only_sft_loss
+    mask_free: bool = False  # ml.losses.drop_redundant_padding_mask (answer-only rows only)
+    dropout: float = 0.05  # LoRA dropout; SkinVL's scripts use 0.05
+    compile: bool = False  # ml.modeling.compile_lm_layers (irreversible: the model is rebuilt)
+
+    @property
+    def irreversible(self) -> bool:
+        return self.compile or self.liger
 
 
 def variants(liger_ok: bool, full: bool) -> list[Variant]:
@@ -456,19 +465,46 @@ def variants(liger_ok: bool, full: bool) -> list[Variant]:
     return out
 
 
-def mfu_variants() -> list[Variant]:
-    """The route to higher MFU for the 7B shape on a 141 GB card, one change at a time."""
-    return [
-        Variant("no ckpt (micro 8)", ckpt=False, micro=8),
-        Variant("no ckpt (micro 8) + answer-only logits", ckpt=False, micro=8, answer_logits=True),
+def mfu_variants(liger_ok: bool) -> list[Variant]:
+    """The route to higher MFU for the 7B shape, one change at a time (fits an 80 GB card).
+
+    The first row is SkinVL's recipe with the plain loss over full logits; every later row
+    keeps rank 128, alpha 64, lr 5e-5, global batch 16 and max length 2048.
+    """
+    ans = {"ckpt": False, "micro": 8, "answer_logits": True}
+    out = [
+        Variant("all_on (sdpa+ckpt+group)"),
+        Variant("no ckpt (micro 8) + answer-only logits", **ans),
+        Variant("no ckpt (micro 8) + answer-only logits + dropout 0", **ans, dropout=0.0),
         Variant(
-            "no ckpt (micro 8) + answer-only logits + compiled LM layers",
-            ckpt=False,
-            micro=8,
-            answer_logits=True,
-            compile=True,
+            "no ckpt (micro 8) + answer-only + dropout 0 + mask-free", **ans, dropout=0.0,
+            mask_free=True,
         ),
-    ]
+        Variant(
+            "no ckpt (micro 8) + answer-only + dropout 0 + mask-free + compiled LM layers",
+            **ans, dropout=0.0, mask_free=True, compile=True,
+        ),
+    ]  # fmt: skip
+    if liger_ok:
+        out.append(
+            Variant(
+                "no ckpt (micro 8) + answer-only + dropout 0 + mask-free + liger",
+                **ans,
+                dropout=0.0,
+                mask_free=True,
+                liger=True,
+            )
+        )
+    return out
+
+
+def set_lora_dropout(model: Any, p: float) -> None:
+    """Change every LoRA dropout in place (p=0 swaps in Identity, as peft does at creation)."""
+    for module in model.modules():
+        drops = getattr(module, "lora_dropout", None)
+        if isinstance(drops, torch.nn.ModuleDict):
+            for key in list(drops.keys()):
+                drops[key] = torch.nn.Dropout(p) if p > 0 else torch.nn.Identity()
 
 
 def liger_importable() -> bool:
@@ -494,6 +530,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run `warmup + steps` optimizer steps of `ml.loop.fit`; rates over the last `steps`."""
     attn = set_attention(model, variant.attn)
+    set_lora_dropout(model, variant.dropout)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     set_activation_checkpointing(base, variant.ckpt)
     if variant.compile:
@@ -527,7 +564,11 @@ def measure(
         samples,
         lengths,
         collate_and_record,
-        answer_only_sft_loss if variant.answer_logits else (lambda m, b: (m(**b).loss, {})),
+        (
+            partial(answer_only_sft_loss, mask_free=variant.mask_free)
+            if variant.answer_logits
+            else (lambda m, b: (m(**b).loss, {}))
+        ),
         train,
         dist,
         input_dtype=dtype,
@@ -547,6 +588,7 @@ def measure(
         "status": "ok",
         "attn_effective": attn,
         "micro_x_accum": f"{variant.micro}x{accum}",
+        "lora_dropout": variant.dropout,
         "step_s": seconds / steps,
         "tokens_per_s": real_tokens / seconds,
         "samples_per_s": n_samples / seconds,
@@ -557,6 +599,55 @@ def measure(
         "loss_first_last": [losses[0], losses[-1]],
         "finite": all(math.isfinite(x) for x in losses),
     }
+
+
+@dataclass
+class Built:
+    """A LoRA-wrapped model with its FLOP counts, data and collator."""
+
+    model: Any
+    base: Any
+    fm: FlopModel
+    collate: SyntheticCollator
+    samples: list[Sample]
+    info: dict[str, Any]
+
+    @classmethod
+    def make(cls, fam_name: str, family: Family, full: bool, device, dtype, args) -> Built:
+        t0 = time.perf_counter()
+        model = build_model(fam_name, full, device, dtype, "sdpa")
+        lora = LoraSettings(r=LORA_R if full else 8, alpha=LORA_ALPHA if full else 16, dropout=0.05)
+        model = setup_trainable(model, family, lora)
+        fm = flop_model(model, family)
+        base = model.get_base_model()
+        accepts = inspect.signature(base.forward).parameters
+        text_cfg = getattr(base.config, "text_config", base.config)
+        collate = SyntheticCollator(
+            fam_name,
+            base,
+            vocab=text_cfg.vocab_size,
+            image_size=getattr(base.config.vision_config, "image_size", 0),
+            with_mm_types="mm_token_type_ids" in accepts,
+        )
+        samples = make_samples(fam_name, GLOBAL_BATCH * (args.warmup + args.steps + 1), full)
+        info = {
+            "build_s": round(time.perf_counter() - t0, 1),
+            "lm_frozen_params": fm.lm_frozen,
+            "lora_params": fm.lora,
+            "vision_params": fm.vis_params,
+            "projector_params": fm.proj_params,
+            "mean_len": sum(s.length(fam_name) for s in samples) / len(samples),
+        }
+        return cls(model, base, fm, collate, samples, info)
+
+    def rebuild(self, fam_name: str, family: Family, full: bool, device, dtype, args) -> Built:
+        """A fresh model after an irreversible option; the old one is freed first."""
+        self.model = self.base = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        torch._dynamo.reset()
+        return Built.make(fam_name, family, full, device, dtype, args)
 
 
 def fmt_row(r: dict[str, Any]) -> str:
@@ -640,53 +731,20 @@ def main(argv: list[str] | None = None) -> int:
             print(fmt_row(rows[-1]), flush=True)
             continue
         family = FAMILIES[fam_name]
-        model = None
         try:
-            t0 = time.perf_counter()
-            model = build_model(fam_name, full, device, dtype, "sdpa")
-            lora = LoraSettings(
-                r=LORA_R if full else 8, alpha=LORA_ALPHA if full else 16, dropout=0.05
-            )
-            model = setup_trainable(model, family, lora)
-            fm = flop_model(model, family)
-            base = model.get_base_model()
-            accepts = inspect.signature(base.forward).parameters
-            text_cfg = getattr(base.config, "text_config", base.config)
-            collate = SyntheticCollator(
-                fam_name,
-                base,
-                vocab=text_cfg.vocab_size,
-                image_size=getattr(base.config.vision_config, "image_size", 0),
-                with_mm_types="mm_token_type_ids" in accepts,
-            )
-            n = GLOBAL_BATCH * (args.warmup + args.steps)
-            samples = make_samples(fam_name, n, full)
-            build_s = time.perf_counter() - t0
-            print(
-                json.dumps(
-                    {
-                        "model": label,
-                        "build_s": round(build_s, 1),
-                        "lm_frozen_params": fm.lm_frozen,
-                        "lora_params": fm.lora,
-                        "vision_params": fm.vis_params,
-                        "projector_params": fm.proj_params,
-                        "mean_len": sum(s.length(fam_name) for s in samples) / len(samples),
-                    }
-                ),
-                flush=True,
-            )
+            built = Built.make(fam_name, family, full, device, dtype, args)
         except Exception as exc:
             rows.append({"model": label, "variant": "build", "status": f"error: {exc!r}"[:200]})
             traceback.print_exc()
             print(fmt_row(rows[-1]), flush=True)
-            del model
             gc.collect()
             continue
+        print(json.dumps({"model": label, **built.info}), flush=True)
         print(HEADER, flush=True)
-        chosen = mfu_variants() if args.suite == "mfu" else variants(liger_ok, full)
-        if args.suite == "mfu" and not cuda:
+        chosen = mfu_variants(liger_ok) if args.suite == "mfu" else variants(liger_ok, full)
+        if not cuda:
             chosen = [v for v in chosen if not v.compile]
+        dirty = False  # an irreversible option (compile, Liger) was applied to `built`
         for variant in chosen:
             if time.perf_counter() - t_start > args.budget_s:
                 rows.append({"model": label, "variant": variant.name, "status": "skipped: time"})
@@ -694,16 +752,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             row = {"model": label, "variant": variant.name}
             try:
-                if variant.liger and not apply_liger(base):
+                if dirty:
+                    built = built.rebuild(fam_name, family, full, device, dtype, args)
+                    dirty = False
+                dirty = variant.irreversible
+                if variant.liger and not apply_liger(built.base):
                     raise RuntimeError("liger kernels could not be applied")
                 row.update(
                     measure(
-                        model,
+                        built.model,
                         family,
                         variant,
-                        samples,
-                        collate,
-                        fm,
+                        built.samples,
+                        built.collate,
+                        built.fm,
                         dist,
                         dtype,
                         args.warmup,
@@ -716,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 row["status"] = f"error: {exc!r}"[:200]
                 traceback.print_exc()
-            model.zero_grad(set_to_none=True)
+            built.model.zero_grad(set_to_none=True)
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
@@ -724,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
             print(fmt_row(row), flush=True)
             if args.out:  # partial results survive a timeout
                 Path(args.out).write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
-        del model, base, collate
+        del built
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
@@ -734,7 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"torch {env['torch']}, transformers {env['transformers']}, peft {env['peft']}; "
         f"global batch {GLOBAL_BATCH}, LoRA r={LORA_R if full else 8} "
-        f"alpha={LORA_ALPHA if full else 16} dropout 0.05 on the LM linears, "
+        f"alpha={LORA_ALPHA if full else 16} dropout 0.05 (0 where the row says so) on the "
+        f"LM linears, "
         f"projector trainable, lr {LR}, max length {MAX_LENGTH}, {str(dtype)[6:]}; "
         f"{args.warmup} warm-up (+1 when compiling) + {args.steps} timed steps. Dense bf16 peak "
         f"{env['peak_tflops']} TFLOP/s; measured 8192^3 bf16 matmul "
