@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 
 from ml.config import Config, dump_config
 from ml.families import Family
-from ml.loop import DistInfo, save_json
+from ml.loop import DistInfo, LossFn, _autocast, _to_device, save_json
 from ml.modeling import (
     PROJECTOR_FILE,
     is_peft,
@@ -39,6 +40,57 @@ def effective_dtype(cfg: Config, dist: DistInfo) -> torch.dtype:
     return dtype
 
 
+def loss_trend(history: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean loss of the first and of the last quarter of the steps (at least one step each).
+
+    One step's loss depends on which examples its batch drew; the means of a few steps say
+    whether the loss went down without that noise, for the run record the platform shows.
+    """
+    if not history:
+        return {}
+    k = max(1, len(history) // 4)
+    losses = [float(h["loss"]) for h in history]
+    return {"loss_start_mean": sum(losses[:k]) / k, "loss_end_mean": sum(losses[-k:]) / k}
+
+
+PROBE_EXAMPLES = 16
+
+
+@torch.no_grad()
+def probe_loss(
+    model: Any,
+    examples: Sequence[Any],
+    collate: Callable[[list[Any]], dict[str, Any]],
+    loss_fn: LossFn,
+    dist: DistInfo,
+    dtype: torch.dtype,
+    micro_batch_size: int,
+    n: int = PROBE_EXAMPLES,
+) -> float:
+    """The stage's loss on a fixed sample of its training examples, in eval mode.
+
+    A step's training loss is measured on whichever batch that step drew, and batches differ
+    in difficulty (a "yes" answer against a three-line caption), so a few steps' losses go up
+    and down whatever the model learns. The same `n` examples (evenly spaced, so every kind of
+    example is in), scored before and after training, say whether the stage learned. The mean
+    is over micro-batch losses weighted by their example counts.
+    """
+    if not examples:
+        return float("nan")
+    sample = list(examples)[:: max(1, len(examples) // n)][:n]
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, len(sample), micro_batch_size):
+        chunk = sample[start : start + micro_batch_size]
+        batch = _to_device(collate(chunk), dist.device, dtype)
+        with _autocast(dist.device, dtype):
+            loss, _ = loss_fn(model, batch)
+        total += float(loss.detach()) * len(chunk)
+    model.train(was_training)
+    return total / len(sample)
+
+
 def save_stage(
     model: Any,
     processor: Any,
@@ -49,18 +101,26 @@ def save_stage(
     dist: DistInfo,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write adapter, processor, effective config and metrics; return the run summary."""
+    """Write adapter, processor, effective config and metrics; return the run summary.
+
+    `trainable_sha256` fingerprints the trained weights; a stage that resumes from this one
+    records the same value as its `init_trainable_sha256` when it starts from exactly them
+    (see `start_fingerprint`), so the run records show the chain of custody.
+    """
     out = Path(cfg.train.output_dir)
     counts = summarize_trainable(model, family)
     summary = {
         "stage": stage,
+        "init_from": cfg.train.init_from,
         "steps": len(history),
         "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None,
+        **loss_trend(history),
         "output_dir": str(out),
         "params_total": counts.total,
         "params_trainable": counts.trainable,
         "params_lora": counts.lora,
+        "trainable_sha256": trainable_sha256(model),
         **(extra or {}),
     }
     if dist.world > 1:
@@ -90,6 +150,16 @@ def trainable_sha256(model: Any) -> str:
             digest.update(name.encode())
             digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def start_fingerprint(model: Any) -> dict[str, str]:
+    """`init_trainable_sha256`: the trainable weights a stage starts from, before any step.
+
+    A stage resumed from an adapter starts from exactly the saved weights, so this equals the
+    previous stage's `trainable_sha256`; a fresh adapter (or one on top of an aligned
+    projector) does not, which is how a silently ignored `init_from` shows up.
+    """
+    return {"init_trainable_sha256": trainable_sha256(model)}
 
 
 def replica_fingerprints(model: Any) -> list[str]:

@@ -18,7 +18,13 @@ from ml.data import PreferenceExample, preference_examples
 from ml.loop import LogFn, _autocast, _to_device, fit, setup_distributed
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
-from ml.stages.common import effective_config, print_log, save_stage
+from ml.stages.common import (
+    effective_config,
+    print_log,
+    probe_loss,
+    save_stage,
+    start_fingerprint,
+)
 
 
 def sequence_logps(model: Any, batch: dict[str, Any]) -> torch.Tensor:
@@ -116,6 +122,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
     )
+    started = start_fingerprint(model)
     dtype = torch_dtype(cfg.model.dtype)
     chat = ChatCollator(processor, max_length=cfg.data.max_length)
     ref = preference_margins(model, items, chat, dist.device, dtype)
@@ -124,12 +131,19 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         + sequence_length_hint(processor, ex.as_chat("rejected").messages)
         for _, ex in items
     ]
+    collate = PreferenceCollator(chat, ref)
+    loss_fn = dpo_loss_fn(cfg.dpo.beta, cfg.dpo.label_smoothing)
+
+    def probe() -> float:
+        return probe_loss(model, items, collate, loss_fn, dist, dtype, cfg.train.micro_batch_size)
+
+    probe_before = probe()
     history = fit(
         model,
         items,
         lengths,
-        PreferenceCollator(chat, ref),
-        dpo_loss_fn(cfg.dpo.beta, cfg.dpo.label_smoothing),
+        collate,
+        loss_fn,
         cfg.train,
         dist,
         input_dtype=dtype,
@@ -152,5 +166,8 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
             "examples": len(items),
             "margin_before": margin_before,
             "margin_after": margin_after,
+            "probe_loss_before": probe_before,
+            "probe_loss_after": probe(),
+            **started,
         },
     )

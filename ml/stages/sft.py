@@ -17,7 +17,13 @@ from ml.loop import LogFn, fit, setup_distributed
 from ml.losses import answer_only_sft_loss
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
-from ml.stages.common import effective_config, print_log, save_stage
+from ml.stages.common import (
+    effective_config,
+    print_log,
+    probe_loss,
+    save_stage,
+    start_fingerprint,
+)
 
 
 def sft_loss(model: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -37,17 +43,27 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
     )
+    started = start_fingerprint(model)
     lengths = [sequence_length_hint(processor, ex.messages) for ex in examples]
     collator = ChatCollator(processor, max_length=cfg.data.max_length)
+    loss_fn = answer_only_sft_loss if cfg.train.answer_only_logits else sft_loss
+    dtype = torch_dtype(cfg.model.dtype)
+
+    def probe() -> float:
+        return probe_loss(
+            model, examples, collator, loss_fn, dist, dtype, cfg.train.micro_batch_size
+        )
+
+    probe_before = probe()
     history = fit(
         model,
         examples,
         lengths,
         collator,
-        answer_only_sft_loss if cfg.train.answer_only_logits else sft_loss,
+        loss_fn,
         cfg.train,
         dist,
-        input_dtype=torch_dtype(cfg.model.dtype),
+        input_dtype=dtype,
         projector_marker=family.projector.rsplit(".", 1)[-1],
         on_log=on_log,
     )
@@ -59,7 +75,13 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
         stage,
         history,
         dist,
-        extra={"release": release.name, "examples": len(examples)},
+        extra={
+            "release": release.name,
+            "examples": len(examples),
+            "probe_loss_before": probe_before,
+            "probe_loss_after": probe(),
+            **started,
+        },
     )
 
 
