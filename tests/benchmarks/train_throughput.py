@@ -650,6 +650,25 @@ class Built:
         return Built.make(fam_name, family, full, device, dtype, args)
 
 
+def profile_step(built: Built, family: Family, variant: Variant, dist: DistInfo, dtype) -> None:
+    """Print where one optimizer step of `variant` spends its time, by op (GPU and CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if dist.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        measure(
+            built.model, family, variant, built.samples, built.collate, built.fm, dist, dtype,
+            warmup=0, steps=1, peak=None,
+        )  # fmt: skip
+    device_key = "self_cuda_time_total" if dist.device.type == "cuda" else "self_cpu_time_total"
+    print(f"\n### profile: {variant.name} (sorted by {device_key})\n", flush=True)
+    print(prof.key_averages().table(sort_by=device_key, row_limit=25), flush=True)
+    print("\n### profile: by CPU time\n", flush=True)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), flush=True)
+
+
 def fmt_row(r: dict[str, Any]) -> str:
     def f(v, spec):
         return "-" if v is None else format(v, spec)
@@ -686,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
         choices=["options", "mfu"],
         default="options",
         help="options: each efficiency option on/off; mfu: the steps towards the MFU target",
+    )
+    parser.add_argument("--rows", help="comma-separated row numbers of the suite to run (0-based)")
+    parser.add_argument(
+        "--profile", action="store_true", help="after each model's rows, profile one step"
     )
     args = parser.parse_args(argv)
 
@@ -742,6 +765,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"model": label, **built.info}), flush=True)
         print(HEADER, flush=True)
         chosen = mfu_variants(liger_ok) if args.suite == "mfu" else variants(liger_ok, full)
+        if args.rows:
+            chosen = [chosen[int(i)] for i in args.rows.split(",") if int(i) < len(chosen)]
         if not cuda:
             chosen = [v for v in chosen if not v.compile]
         dirty = False  # an irreversible option (compile, Liger) was applied to `built`
@@ -786,6 +811,11 @@ def main(argv: list[str] | None = None) -> int:
             print(fmt_row(row), flush=True)
             if args.out:  # partial results survive a timeout
                 Path(args.out).write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
+        if args.profile and not dirty and chosen:
+            try:
+                profile_step(built, family, chosen[-1], dist, dtype)
+            except Exception:
+                traceback.print_exc()
         del built
         gc.collect()
         if cuda:

@@ -9,7 +9,9 @@ from ml.config import ConfigError, config_from_dict, load_config
 CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
 
 
-@pytest.mark.parametrize("name", ["llava15_7b_lora.yaml", "qwen25vl_3b_lora.yaml"])
+@pytest.mark.parametrize(
+    "name", ["llava15_7b_lora.yaml", "llava15_7b_lora_h100.yaml", "qwen25vl_3b_lora.yaml"]
+)
 def test_shipped_configs_use_skinvl_settings(name):
     cfg = load_config(CONFIGS / name)
     assert (cfg.lora.r, cfg.lora.alpha, cfg.train.lr) == (128, 64, 5e-5)
