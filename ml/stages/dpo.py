@@ -19,6 +19,7 @@ from ml.loop import LogFn, _autocast, _to_device, fit, setup_distributed
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
+    check_enough_examples,
     effective_config,
     print_log,
     probe_loss,
@@ -118,6 +119,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     prefs = preference_examples(release, cfg.data.train_split, cfg.data)
     if not prefs:
         raise ValueError("the release has no usable preference pairs in the train split")
+    check_enough_examples(len(prefs), cfg, dist, "preference pairs")
     items = list(enumerate(prefs))
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device

@@ -18,6 +18,7 @@ from ml.losses import answer_only_sft_loss
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
+    check_enough_examples,
     effective_config,
     print_log,
     probe_loss,
@@ -40,6 +41,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
     release = Release(cfg.data.release, verify=cfg.data.verify)
     build = caption_examples if stage == "align" else sft_examples
     examples = build(release, cfg.data.train_split, cfg.data)
+    check_enough_examples(len(examples), cfg, dist, f"{stage} examples")
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
     )
