@@ -19,9 +19,7 @@ class ReviewContext:
 
 def review_context(pair_id: int, user) -> ReviewContext | None:
     pair = (
-        Pair.objects.select_related(
-            "textbook", "panel", "panel__figure", "panel__figure__page", "reviewed_by"
-        )
+        Pair.objects.select_related("textbook", "panel", "panel__figure", "panel__figure__page")
         .filter(pk=pair_id)
         .first()
     )

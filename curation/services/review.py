@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from curation.agreement import accept_class
@@ -69,60 +70,152 @@ def claim_next(user, filters: QueueFilter | None = None) -> Pair | None:
     A user who still holds a matching pair gets it back (a reload does not lose the place).
     Pairs the user skipped are not offered to them again.
     """
+    pair_id = claim_next_id(user, filters)
+    return None if pair_id is None else Pair.objects.filter(pk=pair_id).first()
+
+
+def claim_next_id(user, filters: QueueFilter | None = None) -> int | None:
+    """``claim_next`` for callers that only need the id (the HTML view redirects to it)."""
     require_role(user, REVIEWERS, "review")
     filters = filters or QueueFilter()
     if filters.status == Pair.Status.DISPUTED:
         require_role(user, ADJUDICATORS, "adjudicate")
+    now = timezone.now()
+    # One cheap read in the common case: after a decision the expert holds nothing.
+    if Claim.objects.filter(item_type=ITEM, user=user, expires_at__gt=now).exists():
+        held = _renew_held(user, filters)
+        if held is not None:
+            return held
+    pick = _pick_and_claim_pg if connection.vendor == "postgresql" else _pick_and_claim_orm
     for _ in range(5):
-        with transaction.atomic():
-            now = timezone.now()
-            held = (
-                Claim.objects.select_for_update()
-                .filter(item_type=ITEM, user=user, expires_at__gt=now)
-                .order_by("-created_at")
-            )
-            for claim in held:
-                pair = Pair.objects.filter(pk=claim.item_id).first()
-                if pair is not None and _matches(pair, filters):
-                    claim.expires_at = now + _lease()
-                    claim.renewed_at = now
-                    claim.save(update_fields=["expires_at", "renewed_at"])
-                    return pair
-                claim.delete()
-            live = Claim.objects.filter(item_type=ITEM, expires_at__gt=now).values("item_id")
-            skipped = ReviewEvent.objects.filter(
-                actor=user, action="pair.skipped", target_type=ITEM
-            ).values("target_id")
-            candidates = Pair.objects.filter(status=filters.status)
-            if filters.status == Pair.Status.PROPOSED:
-                # With several reviews per item, each goes to a different expert.
-                mine = Review.objects.filter(
-                    expert=user, item_type=ITEM, adjudication=False
-                ).values("item_id")
-                candidates = candidates.exclude(pk__in=mine)
-            if filters.textbook_id is not None:
-                candidates = candidates.filter(textbook_id=filters.textbook_id)
-            if filters.modality:
-                candidates = candidates.filter(modality=filters.modality)
-            pair = (
-                candidates.exclude(pk__in=live)
-                .exclude(pk__in=skipped)
-                .order_by("id")
-                .select_for_update(skip_locked=True)
-                .first()
-            )
-            if pair is None:
-                return None
-            Claim.objects.filter(item_type=ITEM, item_id=pair.pk, expires_at__lte=now).delete()
-            try:
-                with transaction.atomic():
-                    Claim.objects.create(
-                        item_type=ITEM, item_id=pair.pk, user=user, expires_at=now + _lease()
-                    )
-            except IntegrityError:
-                continue  # someone claimed it between our read and our insert: pick again
-            return pair
+        picked, claimed = pick(user, filters, timezone.now())
+        if picked is None:
+            return None
+        if claimed is not None:
+            return claimed
+        # Someone claimed it between our read and our insert: pick again.
     return None
+
+
+def _renew_held(user, filters: QueueFilter) -> int | None:
+    """Renew the newest live claim of ``user`` that matches ``filters``; drop the others."""
+    with transaction.atomic():
+        now = timezone.now()
+        held = (
+            Claim.objects.select_for_update()
+            .filter(item_type=ITEM, user=user, expires_at__gt=now)
+            .order_by("-created_at")
+        )
+        for claim in held:
+            pair = Pair.objects.filter(pk=claim.item_id).first()
+            if pair is not None and _matches(pair, filters):
+                claim.expires_at = now + _lease()
+                claim.renewed_at = now
+                claim.save(update_fields=["expires_at", "renewed_at"])
+                return pair.pk
+            claim.delete()
+    return None
+
+
+_PICK_SQL = """
+WITH pick AS MATERIALIZED (
+    SELECT p.id FROM {pair} p
+    WHERE p.status = %(status)s{filters}
+      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.item_type = %(item)s
+                      AND c.item_id = p.id AND c.expires_at > %(now)s)
+      AND NOT EXISTS (SELECT 1 FROM {event} e WHERE e.target_type = %(item)s
+                      AND e.target_id = p.id AND e.actor_id = %(user)s
+                      AND e.action = 'pair.skipped'){mine}
+    ORDER BY p.id
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+), claimed AS (
+    INSERT INTO {claim} (item_type, item_id, user_id, expires_at, renewed_at, created_at)
+    SELECT %(item)s, id, %(user)s, %(expires)s, NULL, %(now)s FROM pick
+    ON CONFLICT (item_type, item_id) DO UPDATE
+        SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at,
+            renewed_at = NULL, created_at = EXCLUDED.created_at
+        WHERE {claim}.expires_at <= %(now)s
+    RETURNING item_id
+)
+SELECT (SELECT id FROM pick), (SELECT item_id FROM claimed)
+"""
+_MINE_SQL = """
+      AND NOT EXISTS (SELECT 1 FROM {review} r WHERE r.item_type = %(item)s
+                      AND r.item_id = p.id AND r.expert_id = %(user)s AND NOT r.adjudication)"""
+
+
+def _pick_and_claim_pg(user, filters: QueueFilter, now) -> tuple[int | None, int | None]:
+    """Pick and lease in one statement: ``(picked id, claimed id)``; claimed None on a race.
+
+    The oldest matching pair nobody holds is locked with ``FOR UPDATE SKIP LOCKED`` and its
+    claim inserted (or an expired claim on it taken over) by the same statement, so a pick
+    costs one round trip and no explicit transaction.
+    """
+    params = {
+        "status": filters.status,
+        "item": ITEM,
+        "user": user.pk,
+        "now": now,
+        "expires": now + _lease(),
+    }
+    where = ""
+    if filters.textbook_id is not None:
+        where += " AND p.textbook_id = %(book)s"
+        params["book"] = filters.textbook_id
+    if filters.modality:
+        where += " AND p.modality = %(modality)s"
+        params["modality"] = filters.modality
+    # With several reviews per item, each goes to a different expert.
+    mine = _MINE_SQL if filters.status == Pair.Status.PROPOSED else ""
+    tables = {
+        "pair": Pair._meta.db_table,
+        "claim": Claim._meta.db_table,
+        "event": ReviewEvent._meta.db_table,
+        "review": Review._meta.db_table,
+    }
+    sql = _PICK_SQL.format(filters=where, mine=mine.format(**tables), **tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _pick_and_claim_orm(user, filters: QueueFilter, now) -> tuple[int | None, int | None]:
+    """The same as ``_pick_and_claim_pg`` with the ORM, for SQLite (the embedded demo)."""
+    with transaction.atomic():
+        live = Claim.objects.filter(item_type=ITEM, expires_at__gt=now).values("item_id")
+        skipped = ReviewEvent.objects.filter(
+            actor=user, action="pair.skipped", target_type=ITEM
+        ).values("target_id")
+        candidates = Pair.objects.filter(status=filters.status)
+        if filters.status == Pair.Status.PROPOSED:
+            mine = Review.objects.filter(expert=user, item_type=ITEM, adjudication=False).values(
+                "item_id"
+            )
+            candidates = candidates.exclude(pk__in=mine)
+        if filters.textbook_id is not None:
+            candidates = candidates.filter(textbook_id=filters.textbook_id)
+        if filters.modality:
+            candidates = candidates.filter(modality=filters.modality)
+        pair_id = (
+            candidates.exclude(pk__in=live)
+            .exclude(pk__in=skipped)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if pair_id is None:
+            return None, None
+        Claim.objects.filter(item_type=ITEM, item_id=pair_id, expires_at__lte=now).delete()
+        try:
+            with transaction.atomic():
+                Claim.objects.create(
+                    item_type=ITEM, item_id=pair_id, user=user, expires_at=now + _lease()
+                )
+        except IntegrityError:
+            return pair_id, None
+        return pair_id, pair_id
 
 
 def claim_of(pair_id: int) -> Claim | None:
@@ -197,10 +290,35 @@ def _clean(changes: dict) -> dict:
 
 
 def _lock_for_write(pair_id: int, user, version: int) -> tuple[Pair, Claim | None]:
-    pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
+    """Lock the pair, check who holds it and its version; one query when all is well.
+
+    The live claim and the project's reviews-per-item ride along as subqueries of the locking
+    read (``pair.reviews_needed``), so a decision does not pay a round trip for each.
+    """
+    now = timezone.now()
+    live = Claim.objects.filter(item_type=ITEM, item_id=OuterRef("pk"), expires_at__gt=now)
+    pair = (
+        Pair.objects.select_for_update()
+        .filter(pk=pair_id)
+        .annotate(
+            claim_user_id=Subquery(live.values("user_id")[:1]),
+            claim_created_at=Subquery(live.values("created_at")[:1]),
+            reviews_needed=Subquery(
+                ProjectSettings.objects.filter(pk=1).values("reviews_per_item")[:1]
+            ),
+        )
+        .first()
+    )
     if pair is None:
         raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
-    claim = claim_of(pair_id)
+    claim = None
+    if pair.claim_user_id is not None:
+        claim = Claim(
+            item_type=ITEM,
+            item_id=pair.pk,
+            user_id=pair.claim_user_id,
+            created_at=pair.claim_created_at,
+        )
     if claim is not None and claim.user_id != user.pk:
         raise Conflict("claimed", f"{claim.user} is reviewing this pair now.")
     if pair.version != version:
@@ -294,7 +412,7 @@ def review_pair(
     with transaction.atomic():
         pair, claim = _lock_for_write(pair_id, user, version)
         before = snapshot(pair)
-        needed = ProjectSettings.current().reviews_per_item
+        needed = pair.reviews_needed or ProjectSettings.current().reviews_per_item
         adjudicating = pair.status == Pair.Status.DISPUTED
         if adjudicating:
             require_role(user, ADJUDICATORS, "adjudicate")
@@ -351,7 +469,7 @@ def review_pair(
             if adjudicating:
                 event_note = "adjudicated"
         pair.version += 1
-        pair.save()
+        pair.save(update_fields=[*SNAPSHOT, "version", "reviewed_by", "reviewed_at", "updated_at"])
         after = snapshot(pair) if not blind or final else {**values, "decision": decision}
         record_event(user, pair, event_action, before=before, after=after, note=event_note)
         Claim.objects.filter(item_type=ITEM, item_id=pair.pk).delete()

@@ -48,13 +48,13 @@ class ReviewNextView(RoleRequiredView):
 
     def get(self, request):
         try:
-            pair = review_service.claim_next(request.user, _filters(request.GET))
+            pair_id = review_service.claim_next_id(request.user, _filters(request.GET))
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("home")
-        if pair is None:
+        if pair_id is None:
             return render(request, "review/empty.html", {"query": _query(request.GET)})
-        return redirect(reverse("review-pair", args=[pair.pk]) + _query(request.GET))
+        return redirect(reverse("review-pair", args=[pair_id]) + _query(request.GET))
 
 
 def _form_changes(post) -> dict:

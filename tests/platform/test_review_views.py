@@ -146,3 +146,20 @@ def test_disputed_pair_shows_reviews_to_adjudicators_only(client, make_user, db)
     assert 'id="disputed-reviews"' in html and "bad_crop" in html
     assert svc.claim_of(pair.pk).user == curator
     assert client.get("/review/next/?queue=adjudication").status_code == 302
+
+
+def test_a_review_cycle_stays_within_its_query_budget(expert_client, db):
+    """next: auth (3) + held-claim check + one pick-and-claim statement; submit: auth (3) + one
+    locking read (claim and settings ride along) + the writes. SQLite has no single-statement
+    pick, so it is allowed its transaction and the separate reads."""
+    from django.db import connection
+
+    make_pairs(make_book(), 3)
+    _cycle_queries(expert_client)
+    next_, page, submit = _cycle_queries(expert_client)
+    budget = (5, 8, 10) if connection.vendor == "postgresql" else (11, 8, 10)
+    assert all(n <= most for n, most in zip((next_, page, submit), budget, strict=True)), (
+        next_,
+        page,
+        submit,
+    )
