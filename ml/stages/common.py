@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,6 +52,17 @@ def loss_trend(history: list[dict[str, Any]]) -> dict[str, float]:
     k = max(1, len(history) // 4)
     losses = [float(h["loss"]) for h in history]
     return {"loss_start_mean": sum(losses[:k]) / k, "loss_end_mean": sum(losses[-k:]) / k}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's generators (CPU and every GPU) before a stage builds anything.
+
+    A fresh LoRA adapter's A matrices are drawn from torch's global generator; without this a
+    stage's result depended on whatever ran before it in the process (a worker's earlier runs,
+    a test session), and `train.seed` only fixed the batch order.
+    """
+    random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def check_enough_examples(n: int, cfg: Config, dist: DistInfo, what: str) -> None:

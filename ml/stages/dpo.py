@@ -24,6 +24,7 @@ from ml.stages.common import (
     print_log,
     probe_loss,
     save_stage,
+    seed_everything,
     start_fingerprint,
 )
 
@@ -121,6 +122,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         raise ValueError("the release has no usable preference pairs in the train split")
     check_enough_examples(len(prefs), cfg, dist, "preference pairs")
     items = list(enumerate(prefs))
+    seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
     )

@@ -23,6 +23,7 @@ from ml.stages.common import (
     print_log,
     probe_loss,
     save_stage,
+    seed_everything,
     start_fingerprint,
 )
 
@@ -42,6 +43,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
     build = caption_examples if stage == "align" else sft_examples
     examples = build(release, cfg.data.train_split, cfg.data)
     check_enough_examples(len(examples), cfg, dist, f"{stage} examples")
+    seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
     )
