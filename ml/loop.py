@@ -163,6 +163,14 @@ def fit(
             f"({train.micro_batch_size} x {dist.world})"
         )
     accum = train.batch_size // per_step
+    n_micro = math.ceil(len(examples) / train.micro_batch_size)
+    if n_micro < dist.world * accum:  # else the stream below would never yield: a silent hang
+        raise ValueError(
+            f"{len(examples)} examples make {n_micro} micro-batches of "
+            f"{train.micro_batch_size}, fewer than one optimizer step needs "
+            f"({dist.world * accum} = batch_size {train.batch_size} / micro_batch_size "
+            f"{train.micro_batch_size}); lower batch_size or add data"
+        )
     steps_per_epoch = max(1, len(examples) // train.batch_size)
     total = train.max_steps or max(1, math.ceil(train.epochs * steps_per_epoch))
     warmup = int(train.warmup_ratio * total)
