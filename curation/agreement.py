@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
@@ -46,3 +46,45 @@ def fleiss_kappa(items: Sequence[Sequence[str]]) -> float | None:
 def accept_class(decision: str) -> str:
     """Accept-or-reject view of a decision: an edit is an acceptance of the image."""
     return "rejected" if decision == "rejected" else "accepted"
+
+
+def cohen_kappa_from_table(table: Mapping[tuple[str, str], int]) -> float | None:
+    """Cohen's kappa from a contingency table: (rater a's label, rater b's label) -> items.
+
+    The same number as ``cohen_kappa`` over the lists the table counts, computed the same way
+    (integer counts, one division each), so a database can do the counting.
+    """
+    n = sum(table.values())
+    if n == 0:
+        return None
+    observed = sum(c for (x, y), c in table.items() if x == y) / n
+    count_a: Counter[str] = Counter()
+    count_b: Counter[str] = Counter()
+    for (x, y), c in table.items():
+        count_a[x] += c
+        count_b[y] += c
+    expected = sum(count_a[k] * count_b[k] for k in count_a.keys() | count_b.keys()) / (n * n)
+    if expected == 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1.0 - expected)
+
+
+def fleiss_kappa_from_counts(
+    items: int, raters: int, categories: Mapping[str, tuple[int, int]]
+) -> float | None:
+    """Fleiss' kappa from sums a database can compute with GROUP BY.
+
+    ``categories`` maps each label to (ratings with it in all items, the sum over items of the
+    square of its count in the item); ``items`` items were each rated by ``raters`` raters.
+    """
+    if items == 0:
+        return None
+    if raters < 2:
+        raise ValueError("every item needs the same number (>= 2) of ratings")
+    total = items * raters
+    squares = sum(sq for _, sq in categories.values())
+    p_bar = (squares - items * raters) / (raters * (raters - 1)) / items
+    p_e = sum((t / total) ** 2 for t, _ in categories.values())
+    if p_e == 1.0:
+        return 1.0 if p_bar == 1.0 else None
+    return (p_bar - p_e) / (1.0 - p_e)

@@ -1,6 +1,12 @@
 import pytest
 
-from curation.agreement import accept_class, cohen_kappa, fleiss_kappa
+from curation.agreement import (
+    accept_class,
+    cohen_kappa,
+    cohen_kappa_from_table,
+    fleiss_kappa,
+    fleiss_kappa_from_counts,
+)
 
 
 def test_cohen_kappa_textbook_example():
@@ -33,3 +39,174 @@ def test_accept_class():
         "accepted",
         "rejected",
     ]
+
+
+# --- the dashboard's aggregate queries against the Python they replaced ----------------------
+
+
+def python_agreement() -> dict:
+    """The dashboard's agreement as it was computed before: every multi-review row into Python.
+
+    Kept here as the oracle the database aggregation must match.
+    """
+    from collections import defaultdict
+    from itertools import combinations
+
+    from django.db.models import Count
+
+    from curation.models import Review, Textbook
+
+    ratings: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
+    book_of: dict[int, int] = {}
+    names: dict[int, str] = {}
+    multi = (
+        Review.objects.filter(item_type="pair", adjudication=False)
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=2)
+        .values("item_id")
+    )
+    rows = Review.objects.filter(item_type="pair", adjudication=False, item_id__in=multi)
+    for r in rows.values("item_id", "expert_id", "expert__username", "decision", "modality",
+                         "textbook_id").order_by("created_at"):  # fmt: skip
+        ratings[r["item_id"]][r["expert_id"]] = (accept_class(r["decision"]), r["modality"])
+        book_of[r["item_id"]] = r["textbook_id"]
+        names[r["expert_id"]] = r["expert__username"]
+    pairs_out = []
+    for a, b in combinations(sorted(names), 2):
+        shared = [item for item, by in ratings.items() if a in by and b in by]
+        if not shared:
+            continue
+        pairs_out.append(
+            {
+                "experts": f"{names[a]} / {names[b]}",
+                "items": len(shared),
+                "kappa_decision": cohen_kappa(
+                    [ratings[i][a][0] for i in shared], [ratings[i][b][0] for i in shared]
+                ),
+                "kappa_modality": cohen_kappa(
+                    [ratings[i][a][1] for i in shared], [ratings[i][b][1] for i in shared]
+                ),
+            }
+        )
+    books_out = []
+    titles = dict(Textbook.objects.values_list("id", "title"))
+    by_book: dict[int, list[list[tuple[str, str]]]] = defaultdict(list)
+    for item, by in ratings.items():
+        by_book[book_of[item]].append(list(by.values()))
+    for book_id, items in sorted(by_book.items()):
+        raters = min(len(r) for r in items)
+        trimmed = [r[:raters] for r in items]
+        books_out.append(
+            {
+                "book": titles.get(book_id, "?"),
+                "items": len(items),
+                "raters": raters,
+                "kappa_decision": fleiss_kappa([[d for d, _ in r] for r in trimmed]),
+                "kappa_modality": fleiss_kappa([[m for _, m in r] for r in trimmed]),
+            }
+        )
+    return {"expert_pairs": pairs_out, "books": books_out}
+
+
+def _random_reviews(seed: int, make_user) -> None:
+    """Random reviews: 1-4 experts per item, some re-reviews (the later one counts), some
+    adjudications (never counted), several books with different rater counts."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from curation.models import Review
+    from tests.factories import make_book
+
+    rng = random.Random(seed)
+    experts = [make_user(f"e{seed}_{i}", "expert") for i in range(rng.randint(3, 7))]
+    books = [make_book(f"Book {seed}.{i}", pages=1) for i in range(rng.randint(1, 4))]
+    moments = iter(rng.sample(range(1, 10_000_000), 2000))  # distinct timestamps
+    base = timezone.now() - timedelta(days=30)
+    rows = []
+
+    def add(item, book, expert, adjudication=False):
+        decision = rng.choices(["accepted", "edited", "rejected"], [5, 2, 3])[0]
+        modality = rng.choice(["clinical", "clinical", "dermoscopic", "pathological", ""])
+        rows.append((Review(item_type="pair", item_id=item, textbook=book, expert=expert,
+                            decision=decision, modality=modality, adjudication=adjudication),
+                     base + timedelta(seconds=next(moments) / 10)))  # fmt: skip
+
+    for item in range(1, rng.randint(40, 160)):
+        book = rng.choice(books)
+        raters = rng.sample(experts, min(len(experts), rng.choice([1, 2, 2, 2, 3, 4])))
+        for expert in raters:
+            add(item, book, expert)
+        if len(raters) >= 2 and rng.random() < 0.15:
+            add(item, book, rng.choice(raters))  # reviewed again after a revert
+        if rng.random() < 0.1:
+            add(item, book, rng.choice(experts), adjudication=True)
+    Review.objects.bulk_create(review for review, _ in rows)
+    for review, created in rows:
+        Review.objects.filter(pk=review.pk).update(created_at=created)
+
+
+def _same(db_result: dict, py_result: dict) -> None:
+    for key in ("expert_pairs", "books"):
+        assert len(db_result[key]) == len(py_result[key]), key
+        for mine, theirs in zip(db_result[key], py_result[key], strict=True):
+            assert mine.keys() == theirs.keys()
+            for field, value in theirs.items():
+                if field.startswith("kappa") and value is not None:
+                    assert mine[field] == pytest.approx(value, rel=1e-12, abs=1e-12), (key, field)
+                else:
+                    assert mine[field] == value, (key, field)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_database_agreement_matches_the_python_implementation(seed, db, make_user):
+    from curation.selectors.dashboard import agreement
+
+    _random_reviews(seed, make_user)
+    expected = python_agreement()
+    assert expected["expert_pairs"] and expected["books"]
+    _same(agreement(), expected)
+
+
+def test_an_item_only_one_expert_reviewed_twice_is_left_out(db, make_user):
+    """The Python version crashed on it (a book with a one-rater item has no Fleiss' kappa)."""
+    from curation.models import Review
+    from curation.selectors.dashboard import agreement
+    from tests.factories import make_book
+
+    book = make_book(pages=1)
+    ann, bob = make_user("ann", "expert"), make_user("bob", "expert")
+    for item, raters in ((1, [ann, bob]), (2, [ann, bob]), (3, [ann, ann])):
+        for expert in raters:
+            Review.objects.create(item_id=item, textbook=book, expert=expert, decision="accepted",
+                                  modality="clinical")  # fmt: skip
+    result = agreement()
+    assert [(r["items"], r["kappa_decision"]) for r in result["expert_pairs"]] == [(2, 1.0)]
+    assert [(r["items"], r["raters"]) for r in result["books"]] == [(2, 2)]
+
+
+def test_counts_based_kappas_match_the_list_based_ones():
+    import random
+    from collections import Counter
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n = rng.randint(1, 30)
+        a = [rng.choice("xyz") for _ in range(n)]
+        b = [rng.choice("xyz") for _ in range(n)]
+        table = Counter(zip(a, b, strict=True))
+        assert cohen_kappa_from_table(table) == cohen_kappa(a, b)
+        raters = rng.randint(2, 4)
+        items = [[rng.choice("pq") for _ in range(raters)] for _ in range(n)]
+        counts = [Counter(item) for item in items]
+        sums = {
+            label: (sum(c[label] for c in counts), sum(c[label] ** 2 for c in counts))
+            for label in {x for item in items for x in item}
+        }
+        expected = fleiss_kappa(items)
+        got = fleiss_kappa_from_counts(n, raters, sums)
+        assert (got is None) == (expected is None)
+        if expected is not None:
+            assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
