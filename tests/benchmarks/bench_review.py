@@ -2,12 +2,21 @@
 
     make bench-review          # needs Postgres; DATABASE_URL defaults to a scratch database
 
-Seeds MM-Skin scale (15 books, 11,000 pairs, 27,000 VQA items, 20 experts), then each simulated
-expert loops: GET /review/next/ (claims, redirects) -> GET the review page -> POST a decision.
+Seeds MM-Skin scale (15 books, 11,000 pairs, 27,000 VQA items, 20 experts). All experts log in
+first (the password hash is deliberately slow, and a login is not a review step), then each
+loops: GET /review/next/ (claims, redirects) -> GET the review page -> POST a decision.
 Prints p50/p95/p99 latency per step (inside Django, from the Server-Timing header, and as the
-client saw it over loopback), requests per second,
-the HTML size of the review page, SQL queries per request at 1x and 4x database size, and the
-number of double claims and lost updates (both must be 0). Not a test: nothing asserts a time.
+client saw it over loopback), requests per second, CPU milliseconds per request spent by the
+server, Postgres and the client, the HTML size of the review page, SQL queries per request at 1x
+and 4x database size, and the number of double claims and lost updates (both must be 0).
+
+gunicorn runs as docker-compose's ``web`` service does (4 sync workers) unless told otherwise;
+``--gunicorn-workers 2`` matches the workers to a 2-core machine. Server latency includes waiting
+for a CPU: with more requests in flight than cores, each one's time inside Django grows.
+
+Then it grows the database to 100,000 pairs with reviews (a fifth of them by two or three
+experts) and prints the curator dashboard's render time, per-section time and query count.
+Not a test: nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -134,8 +143,9 @@ def queries_per_request(username: str) -> dict[str, int]:
 
 
 class Expert(threading.Thread):
-    def __init__(self, host, port, username, cycles, results, claims, submits):
+    def __init__(self, host, port, username, cycles, results, claims, submits, barrier=None):
         super().__init__(daemon=True)
+        self.barrier = barrier
         self.conn = http.client.HTTPConnection(host, port, timeout=60)
         self.username, self.cycles = username, cycles
         self.results, self.claims, self.submits = results, claims, submits
@@ -172,6 +182,9 @@ class Expert(threading.Thread):
         from urllib.parse import quote
 
         self.login()
+        if self.barrier is not None:
+            self.barrier.wait()  # everyone is logged in: the timed cycles start together
+            self.conn.close()  # a keep-alive connection may have idled out while waiting
         rng = random.Random(self.username)
         for _ in range(self.cycles):
             response, _ = self._request("GET", "/review/next/", step="next")
@@ -201,15 +214,166 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
+def cpu_seconds(processes) -> float:
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+        except Exception:  # the process ended
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postgres_processes():
+    import psutil
+
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "") == "postgres"]
+
+
+def seed_reviews(expert_ids: list[int]) -> int:
+    """A review for 9 in 10 pairs, a second expert on 1 in 5, a third on 1 in 20; in SQL.
+
+    Decisions and modalities agree most of the time (so kappa is not 0), timestamps spread
+    over 30 days, seconds per item 5-65; the pairs' status follows the reviews.
+    """
+    from django.db import connection
+
+    n = len(expert_ids)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            """
+            INSERT INTO curation_review (item_type, item_id, textbook_id, expert_id, decision,
+                                         modality, values, adjudication, seconds, created_at)
+            SELECT 'pair', p.id, p.textbook_id,
+                   (%(experts)s::bigint[])[1 + (p.id + 7 * k) %% %(n)s],
+                   CASE WHEN (CASE WHEN random() < 0.1 THEN random() < 0.2
+                                   ELSE (p.id * 7919) %% 100 < 20 END) THEN 'rejected'
+                        WHEN random() < 0.3 THEN 'edited' ELSE 'accepted' END,
+                   CASE WHEN random() < 0.15
+                        THEN (ARRAY['clinical', 'dermoscopic', 'pathological'])
+                             [1 + floor(random() * 3)::int]
+                        WHEN (p.id * 31) %% 10 < 7 THEN 'clinical'
+                        WHEN (p.id * 31) %% 10 < 9 THEN 'dermoscopic' ELSE 'pathological' END,
+                   '{}'::jsonb, false, 5 + random() * 60,
+                   now() - random() * interval '30 days'
+            FROM curation_pair p
+            CROSS JOIN generate_series(0, 2) AS k
+            WHERE p.status = 'proposed' AND p.id %% 10 <> 0
+              AND (k = 0 OR (k = 1 AND p.id %% 5 = 1) OR (k = 2 AND p.id %% 20 = 1))
+            """,
+            {"experts": expert_ids, "n": n},
+        )  # fmt: skip
+        added = cursor.rowcount
+        cursor.execute(
+            """
+            UPDATE curation_pair p SET status = s.status, version = p.version + 1
+            FROM (SELECT item_id, CASE
+                    WHEN count(*) = 1 THEN min(decision)
+                    WHEN count(DISTINCT decision = 'rejected') > 1
+                         OR count(DISTINCT modality) > 1 THEN 'disputed'
+                    ELSE min(decision) END AS status
+                  FROM curation_review WHERE NOT adjudication GROUP BY item_id) s
+            WHERE s.item_id = p.id AND p.status = 'proposed'
+            """
+        )
+        cursor.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
+    return added
+
+
+def dashboard_at_scale(items: int) -> None:
+    """Grow the database to ``items`` pairs with reviews and time the curator dashboard."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from curation.models import Pair, Review
+    from curation.selectors import dashboard
+    from curation.services import drafting
+
+    t0 = time.perf_counter()
+    missing = items - Pair.objects.count()
+    if missing > 0:
+        books = max(1, round(missing / 733))
+        seed(books, missing, missing, 0, start=2000)
+    experts = list(
+        get_user_model()
+        .objects.filter(username__startswith="expert")
+        .order_by("id")
+        .values_list("id", flat=True)[:20]
+    )
+    seed_reviews(experts)
+    curator = get_user_model().objects.create_user("curator0", password="bench-pw")
+    curator.groups.add(Group.objects.get_or_create(name="curator")[0])
+    multi = Review.objects.values("item_id").annotate(n=Count("id")).filter(n__gte=2).count()
+    print(
+        f"\ndashboard at {Pair.objects.count():,} pairs, {Review.objects.count():,} reviews "
+        f"({multi:,} pairs reviewed by 2-3 experts); seeded in {time.perf_counter() - t0:.0f}s"
+    )
+    client = Client()
+    client.force_login(curator)
+    client.get("/dashboard/")  # warm: template compilation, first-use caches
+    walls, counts = [], []
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.get("/dashboard/")
+            walls.append(time.perf_counter() - start)
+        counts.append(len(ctx))
+    assert response.status_code == 200, response.status_code
+    print(
+        f"GET /dashboard/: median {statistics.median(walls) * 1000:.1f} ms, "
+        f"min {min(walls) * 1000:.1f} ms (5 runs, in-process), {counts[-1]} SQL queries, "
+        f"{len(response.content) / 1024:.1f} KB"
+    )
+    sections = {
+        "progress": dashboard.progress,
+        "throughput": dashboard.throughput,
+        "median seconds": dashboard.median_seconds,
+        "agreement": dashboard.agreement,
+        "vqa progress": drafting.vqa_progress,
+    }
+    cells = []
+    for name, func in sections.items():
+        times = []
+        for _ in range(3):
+            with CaptureQueriesContext(connection) as ctx:
+                start = time.perf_counter()
+                func()
+                times.append(time.perf_counter() - start)
+        cells.append(f"{name} {min(times) * 1000:.1f} ms/{len(ctx)}q")
+    print("  per section (best of 3, ms/queries): " + ", ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", type=int, default=50)
     parser.add_argument("--cycles", type=int, default=20)
-    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=4, help="docker-compose's web runs 4"
+    )
+    parser.add_argument("--gunicorn-threads", type=int, default=1)
+    parser.add_argument(
+        "--worker-class", default="sync", help="docker-compose's web runs sync workers"
+    )
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--login-during-run",
+        action="store_true",
+        help="let experts log in while others already review (the slow password hash then "
+        "competes with the timed requests for the CPU)",
+    )
+    parser.add_argument(
+        "--dashboard-items", type=int, default=100_000, help="0 skips the dashboard phase"
+    )
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="mmskin-bench-review-"))
+    (var_dir / "static").mkdir()
     db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     if not db_url.startswith("postgres"):
         raise SystemExit("bench-review needs Postgres: set DATABASE_URL=postgresql://...")
@@ -237,12 +401,15 @@ def main() -> None:
 
     import socket
 
+    import psutil
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "skinplatform.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.gunicorn_workers), "--threads", "4", "--log-level", "warning"],
+         "--workers", str(args.gunicorn_workers), "--threads", str(args.gunicorn_threads),
+         "--worker-class", args.worker_class, "--timeout", "300", "--log-level", "warning"],
         cwd=ROOT, env={**os.environ},
     )  # fmt: skip
     try:
@@ -255,16 +422,26 @@ def main() -> None:
         results: dict[str, list] = defaultdict(list)
         claims: list = []
         submits: list = []
+        barrier = None if args.login_during_run else threading.Barrier(args.experts + 1)
         experts = [
-            Expert("127.0.0.1", port, f"expert{i}", args.cycles, results, claims, submits)
+            Expert("127.0.0.1", port, f"expert{i}", args.cycles, results, claims, submits, barrier)
             for i in range(args.experts)
         ]
-        start = time.perf_counter()
+        login_start = time.perf_counter()
         for e in experts:
             e.start()
+        if barrier is not None:
+            barrier.wait()
+        logins = time.perf_counter() - login_start
+        gunicorn = [psutil.Process(server.pid), *psutil.Process(server.pid).children()]
+        postgres = postgres_processes()
+        me = [psutil.Process()]
+        cpu0 = [cpu_seconds(group) for group in (gunicorn, postgres, me)]
+        start = time.perf_counter()
         for e in experts:
             e.join()
         wall = time.perf_counter() - start
+        cpu1 = [cpu_seconds(group) for group in (gunicorn, postgres, me)]
     finally:
         server.terminate()
         server.wait(30)
@@ -282,9 +459,18 @@ def main() -> None:
     decided = Pair.objects.filter(pk__in=submitted).exclude(status="proposed").count()
     lost = sum(1 for p in submitted if reviews[p] != 1) + (len(submitted) - decided)
     requests = sum(len(results[k]) for k in ("next", "page", "submit"))
+    spent = zip(cpu0, cpu1, strict=True)
+    server_cpu, pg_cpu, client_cpu = ((b - a) * 1000 / requests for a, b in spent)
 
-    print(f"\n{args.experts} experts x {args.cycles} cycles, gunicorn {args.gunicorn_workers}x4 "
-          f"threads, {os.cpu_count()} CPUs shared by clients and server")  # fmt: skip
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    threads = f"x{args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else ""
+    print(f"\n{args.experts} experts x {args.cycles} cycles, gunicorn {args.gunicorn_workers} "
+          f"{args.worker_class} workers{threads}, {os.cpu_count()} CPUs shared by clients, "
+          f"server and Postgres; load average {load}")  # fmt: skip
+    if barrier is not None:
+        print(f"{args.experts} logins took {logins:.1f}s before the timed cycles")
+    else:
+        print("logins ran during the timed cycles (--login-during-run)")
     print("latency in ms: server = Server-Timing header (in Django), client = round trip")
     print(f"{'step':<8}{'n':>6}{'srv p50':>9}{'srv p95':>9}{'srv p99':>9}{'cli p50':>9}"
           f"{'cli p95':>9}{'cli p99':>9}")  # fmt: skip
@@ -293,10 +479,14 @@ def main() -> None:
         cells = [pct(srv, 50), pct(srv, 95), pct(srv, 99), pct(cli, 50), pct(cli, 95), pct(cli, 99)]
         print(f"{step:<8}{len(cli):>6}" + "".join(f"{c:>9.1f}" for c in cells))
     print(f"requests/s: {requests / wall:.0f} ({requests} in {wall:.1f}s)")
+    print(f"CPU ms per request: server {server_cpu:.1f}, Postgres {pg_cpu:.1f}, "
+          f"client {client_cpu:.1f}")  # fmt: skip
     print(f"review page HTML: {statistics.median(results['page_bytes']) / 1024:.1f} KB (median)")
     print(f"SQL queries per request at 1x: {q1}; at 4x: {q4}")
     print(f"double claims: {double_claims}   lost updates: {lost}   "
           f"decisions: {len(submits)}")  # fmt: skip
+    if args.dashboard_items:
+        dashboard_at_scale(args.dashboard_items)
 
 
 if __name__ == "__main__":
