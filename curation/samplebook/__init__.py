@@ -1,9 +1,12 @@
 """Procedural sample dermatology textbook with gold data, for tests, demos and benchmarks.
 
-Pure Python on PyMuPDF, Pillow and NumPy; no Django import.
+Pure Python on PyMuPDF, Pillow and NumPy; no Django import. A second producer
+(`producer="chromium"`) sets the same content as HTML and prints it with headless Chromium
+through Playwright.
 """
 
 from .book import (
+    PRODUCERS,
     STYLES,
     BookStyle,
     GoldBook,
@@ -16,6 +19,7 @@ from .book import (
 )
 
 __all__ = [
+    "PRODUCERS",
     "STYLES",
     "BookStyle",
     "GoldBook",

@@ -1,4 +1,5 @@
-"""CLI: `python -m curation.samplebook OUT.pdf [--pages N] [--seed S] [--gold OUT.json]`."""
+"""CLI: `python -m curation.samplebook OUT.pdf [--pages N] [--seed S] [--gold OUT.json]
+[--producer pymupdf|chromium]`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 import time
 
-from .book import STYLES, chapters_for_pages, generate_book
+from .book import PRODUCERS, STYLES, chapters_for_pages, generate_book
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--title", default="Sample Atlas of Dermatology")
     ap.add_argument("--style", default="classic", choices=[*sorted(STYLES), "random"])
     ap.add_argument("--gold", default=None, help="write gold data JSON here")
+    ap.add_argument(
+        "--producer",
+        default="pymupdf",
+        choices=PRODUCERS,
+        help="PyMuPDF draws the pages; chromium prints HTML with headless Chromium",
+    )
     args = ap.parse_args(argv)
     chapters = args.chapters
     if args.pages:
@@ -32,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         title=args.title,
         style=args.style,
+        producer=args.producer,
     )
     if args.gold:
         with open(args.gold, "w", encoding="utf-8") as fh:

@@ -6,6 +6,10 @@ Because the generator knows where it put every image, caption and citation, it r
 that the extractor's tests and benchmark score against. Book styles (`STYLES`) vary the layout
 the way real atlases do: columns, caption position and font, label format, panel arrangement,
 tables and decorative images that are not figures.
+
+`compose` holds every content draw and drives a producer's writer: `_Writer` here draws with
+PyMuPDF; `chromium.HtmlWriter` sets the same story as HTML in its own typography and prints it
+with headless Chromium, so the extractor is measured on two producers' PDF internals.
 """
 
 from __future__ import annotations
@@ -219,6 +223,7 @@ class GoldBook:
     figures: list[GoldFigure]
     style: str = "classic"
     decoys: list[GoldDecoy] = field(default_factory=list)
+    producer: str = "pymupdf"
 
     def to_json(self) -> str:
         """Serialise for `--gold`; tuples become lists."""
@@ -371,6 +376,54 @@ class _Writer:
 
     def room(self) -> float:
         return PAGE_H - MARGIN_B - self.y
+
+    def title_page(self, title: str) -> None:
+        self.new_page(heads=False)
+        assert self.page is not None
+        self.page.insert_text((MARGIN_L, 260), title, fontname="tibo", fontsize=26)
+        self.page.insert_text(
+            (MARGIN_L, 300), "Procedurally generated sample edition", fontname="tiit", fontsize=14
+        )
+        self.page.insert_text(
+            (MARGIN_L, 340), ", ".join(content.AUTHORS), fontname="tiro", fontsize=12
+        )
+
+    def finish(self, path: Path, toc: list[list], seed: int, style: str) -> tuple[int, float]:
+        """Fill in the contents page, set outline and metadata, save; (page count, page width)."""
+        contents_page = self.doc[1]
+        contents_page.insert_text((MARGIN_L, 110), "Contents", fontname="tibo", fontsize=18)
+        y = 150.0
+        for lvl, text, pno in toc:
+            if lvl != 1 or y > PAGE_H - MARGIN_B:
+                continue
+            contents_page.insert_text((MARGIN_L, y), text, fontname="tiro", fontsize=11)
+            num = str(pno)
+            nw = text_width(num, "tiro", 11)
+            contents_page.insert_text(
+                (PAGE_W - MARGIN_R - nw, y), num, fontname="tiro", fontsize=11
+            )
+            y += 16
+        if self.style.outline:
+            self.doc.set_toc(toc)
+        self.doc.set_metadata(
+            {
+                "title": self.title,
+                "author": ", ".join(content.AUTHORS),
+                "producer": "PyMuPDF (MM-Skin sample book generator)",
+                "creator": "curation.samplebook",
+                "creationDate": FIXED_DATE,
+                "modDate": FIXED_DATE,
+                "subject": f"seed={seed} style={style}",
+                "keywords": "",
+            }
+        )
+        page_count = self.doc.page_count
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.doc.save(path, garbage=1, deflate=True, no_new_id=True)
+        return page_count, PAGE_W
+
+    def close(self) -> None:
+        self.doc.close()
 
     # -- text ------------------------------------------------------------------------------
     def chapter_heading(self, text: str) -> None:
@@ -929,24 +982,59 @@ def generate_book(
     title: str = "Sample Atlas of Dermatology",
     style: str = "classic",
     unique_images: int = 48,
+    producer: str = "pymupdf",
 ) -> GoldBook:
     """Write a sample atlas PDF to `path` and return where every figure and citation went.
 
     `style` names one of `STYLES`, or is "random" for a style drawn from the seed (see
     `random_style`). `unique_images` caps how many distinct pictures are drawn
     per modality; later figures reuse them, which keeps a 500-page book fast and small.
+    `producer` is one of `PRODUCERS`: "pymupdf" draws the pages with PyMuPDF (Base-14 fonts,
+    reproducible bytes); "chromium" sets the same content as HTML in its own typography and
+    prints it with headless Chromium (see `chromium.py`).
     """
+    if producer not in PRODUCERS:
+        raise ValueError(f"unknown producer {producer!r}; choose from {', '.join(PRODUCERS)}")
     st = random_style(seed) if style == "random" else STYLES[style]
     rng = np.random.default_rng(seed)
-    w = _Writer(title, st, rng, unique_images)
-    # Title page and a contents page that is filled in once page numbers are known.
-    w.new_page(heads=False)
-    assert w.page is not None
-    w.page.insert_text((MARGIN_L, 260), title, fontname="tibo", fontsize=26)
-    w.page.insert_text(
-        (MARGIN_L, 300), "Procedurally generated sample edition", fontname="tiit", fontsize=14
+    if producer == "chromium":
+        from .chromium import HtmlWriter
+
+        writer: _Writer | HtmlWriter = HtmlWriter(title, st, rng, unique_images, seed=seed)
+    else:
+        writer = _Writer(title, st, rng, unique_images)
+    try:
+        specs, toc = compose(writer, st, rng, title, chapters, pages_per_chapter)
+        page_count, page_w = writer.finish(Path(path), toc, seed, style)
+    finally:
+        writer.close()
+    figures = []
+    for spec in specs:
+        if spec.gold is None:
+            continue
+        spec.gold.mentions = list(spec.mentions)
+        figures.append(spec.gold)
+    figures.sort(key=lambda f: (f.page, f.bbox[0] > page_w / 2 and st.columns > 1, f.bbox[1]))
+    return GoldBook(
+        str(path), title, page_count, seed, figures, style, writer.decoys, producer=producer
     )
-    w.page.insert_text((MARGIN_L, 340), ", ".join(content.AUTHORS), fontname="tiro", fontsize=12)
+
+
+PRODUCERS = ("pymupdf", "chromium")
+
+
+def compose(
+    w, st: BookStyle, rng: np.random.Generator, title: str, chapters: int, pages_per_chapter: int
+) -> tuple[list[FigureSpec], list[list]]:
+    """Write the book's content through a producer's writer: title and contents pages, then
+    chapters of sections whose paragraphs cite figures that the writer places where they fit.
+
+    The writer (`_Writer` here, `chromium.HtmlWriter`) owns pages, columns and the cursor; every
+    random draw about the content happens here, so both producers tell the same kind of story.
+    Returns the figure specs (placed ones carry `gold`) and the outline entries.
+    """
+    # Title page and a contents page that is filled in once page numbers are known.
+    w.title_page(title)
     w.new_page(heads=False)
     toc: list[list] = []
     specs: list[FigureSpec] = []
@@ -1031,45 +1119,7 @@ def generate_book(
         w.place_queued()
         if w.queue or w.pending_caption:
             w.advance()
-    # Contents page.
-    contents_page = w.doc[1]
-    contents_page.insert_text((MARGIN_L, 110), "Contents", fontname="tibo", fontsize=18)
-    y = 150.0
-    for lvl, text, pno in toc:
-        if lvl != 1 or y > PAGE_H - MARGIN_B:
-            continue
-        contents_page.insert_text((MARGIN_L, y), text, fontname="tiro", fontsize=11)
-        num = str(pno)
-        nw = text_width(num, "tiro", 11)
-        contents_page.insert_text((PAGE_W - MARGIN_R - nw, y), num, fontname="tiro", fontsize=11)
-        y += 16
-    if st.outline:
-        w.doc.set_toc(toc)
-    w.doc.set_metadata(
-        {
-            "title": title,
-            "author": ", ".join(content.AUTHORS),
-            "producer": "PyMuPDF (MM-Skin sample book generator)",
-            "creator": "curation.samplebook",
-            "creationDate": FIXED_DATE,
-            "modDate": FIXED_DATE,
-            "subject": f"seed={seed} style={style}",
-            "keywords": "",
-        }
-    )
-    page_count = w.doc.page_count
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w.doc.save(path, garbage=1, deflate=True, no_new_id=True)
-    w.doc.close()
-    figures = []
-    for spec in specs:
-        if spec.gold is None:
-            continue
-        spec.gold.mentions = list(spec.mentions)
-        figures.append(spec.gold)
-    figures.sort(key=lambda f: (f.page, f.bbox[0] > PAGE_W / 2 and st.columns > 1, f.bbox[1]))
-    return GoldBook(str(path), title, page_count, seed, figures, style, w.decoys)
+    return specs, toc
 
 
 def chapters_for_pages(pages: int, pages_per_chapter: int = 6) -> int:
