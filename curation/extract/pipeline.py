@@ -48,6 +48,7 @@ from .reader import (
     PageData,
     Placement,
     Sections,
+    apply_hyphenation,
     check_images,
     read_blocks,
     read_images,
@@ -257,6 +258,7 @@ def extract_chunk(
         mentions: dict[str, list[Mention]] = {}
         cited_in: dict[str, list[str]] = {}
         datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
+        apply_hyphenation(datas)
         style = learn_caption_style(datas)
         for pd in datas:
             number = pd.number
@@ -415,6 +417,7 @@ def link_book(
                     "",
                 )
             )
+        apply_hyphenation(datas)
         style = learn_caption_style(datas)
         for pd in datas:
             number = pd.number

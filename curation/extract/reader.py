@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -82,20 +83,141 @@ def _is_bold(span: dict) -> bool:
     )
 
 
-def join_lines(lines: list[str]) -> str:
-    """Join wrapped lines into one string, undoing end-of-line hyphenation of lower-case words."""
+SOFT_HYPHEN = "\u00ad"
+# A line ending in a soft hyphen, possibly followed by the hyphen glyph the producer drew for it
+# (Chromium writes U+00AD U+2010): a discretionary break, always joined without the hyphen.
+SOFT_BREAK = re.compile("\u00ad[-\u2010]?$")
+LINE_END_HYPHEN = re.compile(r"([A-Za-z]+)[-\u2010]$")
+LINE_START_WORD = re.compile(r"[A-Za-z]+")
+WORD = re.compile(r"[A-Za-z]+(?:[-\u2010][A-Za-z]+)*")
+
+
+@dataclass
+class Hyphenation:
+    """What the document itself says about words broken at a hyphen at a line end.
+
+    A hyphen at a line end is either the typesetter's ("erythe-/matous": join without it) or
+    part of the word ("well-/demarcated": keep it). PyMuPDF's own books never break there;
+    TeX and InDesign break mostly inside words; browsers (Chromium) only at hard hyphens unless
+    told to hyphenate. So the evidence is the document's own vocabulary: a break is a
+    compound when the hyphenated form occurs unbroken within a line elsewhere and the joined form
+    does not, and discretionary in the reverse case. Breaks with no evidence either way follow
+    the document's majority among the decided ones, discretionary when there are none; but a
+    document that marks its discretionary breaks with soft hyphens (as Chromium prints them)
+    has told us that its plain line-end hyphens are hard ones.
+    """
+
+    hyphenated: set[str] = field(default_factory=set)
+    words: set[str] = field(default_factory=set)
+    compound_votes: int = 0
+    discretionary_votes: int = 0
+    soft_breaks: int = 0
+
+    def learn(self, blocks: list[Block]) -> None:
+        for b in blocks:
+            for ln in b.lines:
+                self.soft_breaks += bool(SOFT_BREAK.search(ln.rstrip()))
+                tokens = WORD.findall(ln.replace(SOFT_HYPHEN, ""))
+                if tokens and LINE_END_HYPHEN.search(ln.rstrip()):
+                    tokens = tokens[:-1]  # the broken fragment is not evidence
+                for t in tokens:
+                    t = t.lower().replace("\u2010", "-")
+                    (self.hyphenated if "-" in t else self.words).add(t)
+
+    def decide(self, left: str, right: str) -> bool | None:
+        """True: keep the hyphen (a compound); False: drop it; None: no evidence."""
+        compound = f"{left}-{right}".lower()
+        joined = f"{left}{right}".lower()
+        if compound in self.hyphenated and joined not in self.words:
+            return True
+        if joined in self.words and compound not in self.hyphenated:
+            return False
+        return None
+
+    def vote(self, lines_of_blocks: list[list[str]]) -> None:
+        """Count the decided breaks, which sets the default for undecided ones."""
+        for lines in lines_of_blocks:
+            for a, b in itertools.pairwise(lines):
+                pair = _hyphen_pair(a, b)
+                if pair is None:
+                    continue
+                d = self.decide(*pair)
+                if d is True:
+                    self.compound_votes += 1
+                elif d is False:
+                    self.discretionary_votes += 1
+
+    @property
+    def keep_by_default(self) -> bool:
+        if self.compound_votes != self.discretionary_votes:
+            return self.compound_votes > self.discretionary_votes
+        return self.soft_breaks > 0
+
+
+def _hyphen_pair(a: str, b: str) -> tuple[str, str] | None:
+    """(fragment before, word after) when line `a` ends in a hyphen after letters and `b`
+    continues in lower case; the only breaks whose hyphen is in doubt."""
+    a, b = a.strip(), b.strip()
+    if SOFT_BREAK.search(a):
+        return None
+    m = LINE_END_HYPHEN.search(a)
+    w = LINE_START_WORD.match(b)
+    if not m or not w or not b[:1].islower():
+        return None
+    return m.group(1), w.group(0)
+
+
+def join_lines(lines: list[str], hyphenation: Hyphenation | None = None) -> str:
+    """Join wrapped lines into one string, undoing end-of-line hyphenation of lower-case words.
+
+    Soft hyphens are removed (a line ending in one joins without a hyphen). A line ending in a
+    hyphen joins the next without a space; the hyphen is dropped when a lower-case word follows
+    a letter, unless `hyphenation` (the document's own evidence) says the word is a compound.
+    After a digit or before a capital it stays ("45-/year-old").
+    """
     out = ""
     for ln in lines:
         ln = ln.strip()
         if not ln:
             continue
-        if out.endswith("-") and len(out) > 1 and out[-2].isalpha() and ln[:1].islower():
-            out = out[:-1] + ln
+        soft = SOFT_BREAK.search(out)
+        if soft:
+            out = out[: soft.start()] + ln
+        elif out.endswith(("-", "\u2010")) and len(out) > 1 and not out[-2].isspace():
+            pair = _hyphen_pair(out, ln)
+            keep = pair is None
+            if pair is not None and hyphenation is not None:
+                decided = hyphenation.decide(*pair)
+                keep = hyphenation.keep_by_default if decided is None else decided
+            out = out + ln if keep else out[:-1] + ln
         elif out:
             out += " " + ln
         else:
             out = ln
-    return re.sub(r"\s+", " ", out).strip()
+    return re.sub(r"\s+", " ", out.replace(SOFT_HYPHEN, "")).strip()
+
+
+def needs_hyphenation(block: Block) -> bool:
+    """Whether the block's text depends on how line-end hyphens are read."""
+    return any(_hyphen_pair(a, b) for a, b in itertools.pairwise(block.lines))
+
+
+def apply_hyphenation(pages: list[PageData]) -> Hyphenation:
+    """Re-join, with the evidence of all `pages`, the blocks broken at a line-end hyphen."""
+    hy = Hyphenation()
+    blocks = [b for pd in pages for b in pd.blocks]
+    hy.learn(blocks)
+    doubtful = [b for b in blocks if needs_hyphenation(b)]
+    hy.vote([b.lines for b in doubtful])
+    for pd in pages:
+        changed = False
+        for b in pd.blocks:
+            if needs_hyphenation(b):
+                b.text = join_lines(b.lines, hy)
+                changed = True
+        if changed and pd.text:
+            pd.text = "\n\n".join(b.text for b in pd.blocks)
+    return hy
 
 
 def read_blocks(page: pymupdf.Page) -> list[Block]:
