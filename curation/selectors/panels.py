@@ -16,6 +16,7 @@ MERGED = "pair.panel_merged"
 SUBCAPTION = "pair.subcaption_changed"
 RENDERED = "pair.crop_rendered"
 RENDER_FAILED = "pair.crop_failed"
+REVERTED = "pair.reverted"  # a geometry change when it moved the panel's box
 GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED)
 FIX_ACTIONS = (*GEOMETRY_ACTIONS, SUBCAPTION)
 
@@ -54,20 +55,29 @@ def render_states(pair_ids) -> dict[int, str]:
         ReviewEvent.objects.filter(
             target_type="pair",
             target_id__in=list(pair_ids),
-            action__in=(*GEOMETRY_ACTIONS, RENDERED, RENDER_FAILED),
+            action__in=(*GEOMETRY_ACTIONS, REVERTED, RENDERED, RENDER_FAILED),
         )
         .order_by("target_id", "-created_at", "-id")
-        .values_list("target_id", "action")
+        .values_list("target_id", "action", "before", "after")
     )
-    for target_id, action in events:
-        if target_id in seen:
+    for target_id, action, before, after in events:
+        if target_id in seen or (action == REVERTED and not moved_box(before, after)):
             continue
         seen.add(target_id)
-        if action in GEOMETRY_ACTIONS:
+        if action in GEOMETRY_ACTIONS or action == REVERTED:
             states[target_id] = RENDERING
         elif action == RENDER_FAILED:
             states[target_id] = FAILED
     return states
+
+
+def moved_box(before, after) -> bool:
+    """Whether an event's before/after states hold different panel boxes (or a new panel)."""
+    new = after.get("panel") if isinstance(after, dict) else None
+    if not isinstance(new, dict):
+        return False
+    old = before.get("panel") if isinstance(before, dict) else None
+    return not isinstance(old, dict) or list(old.get("bbox") or []) != list(new.get("bbox") or [])
 
 
 def machine_bboxes(pair_ids) -> dict[int, list | None]:

@@ -18,13 +18,14 @@ from collections.abc import Iterable, Mapping
 from django.db import transaction
 from django.db.models import F
 
-from curation.models import Claim, Figure, Pair, Panel, ReleaseItem
+from curation.models import Claim, Figure, Pair, Panel, ReleaseItem, ReviewEvent
 from curation.selectors.panels import (
     ADJUSTED,
     MERGED,
     RENDER_FAILED,
     RENDERED,
     RENDERING,
+    REVERTED,
     SPLIT,
     SUBCAPTION,
     machine_bboxes,
@@ -32,7 +33,7 @@ from curation.selectors.panels import (
 )
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
-from curation.services.review import claim_of, snapshot
+from curation.services.review import SNAPSHOT, claim_of, snapshot
 from curation.services.roles import require_role
 from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
@@ -416,7 +417,11 @@ def merge_panels(
                 pair,
                 MERGED,
                 before=fix.before[pair.pk],
-                after={"merged_into": survivor.pk, "machine_bbox": fix.machine.get(pair.pk)},
+                after={
+                    "merged_into": survivor.pk,
+                    "machine_bbox": fix.machine.get(pair.pk),
+                    "proposed": pair.proposed,  # so that a revert can bring the pair back
+                },
                 note=f"merged into pair {survivor.pk}",
             )
         gone_ids = [p.pk for p in gone]
@@ -485,6 +490,217 @@ def request_render(figure_id: int, user) -> list[int]:
         with transaction.atomic():
             _enqueue_render(figure_id, lagging, False)
     return lagging
+
+
+# --- reverting a pair to an earlier state -------------------------------------------------
+
+
+class _History:
+    """One pair's audit trail, read as its state at any earlier moment (events in id order)."""
+
+    def __init__(self, pair_id: int) -> None:
+        self.pair_id = pair_id
+        self.events = list(
+            ReviewEvent.objects.filter(target_type="pair", target_id=pair_id).order_by("id")
+        )
+
+    def value_at(self, event_id: int, key: str):
+        """``key`` of the state right after ``event_id``: from the last event up to it that
+        recorded it after, else from the first later event that recorded it before."""
+        for event in reversed(self.events):
+            if event.id <= event_id and isinstance(event.after, dict) and key in event.after:
+                return event.after[key]
+        for event in self.events:
+            if event.id > event_id and isinstance(event.before, dict) and key in event.before:
+                return event.before[key]
+        return None
+
+    def existed_at(self, event_id: int, source: _History) -> bool:
+        """False once merged away (or removed by a revert), and before a split created it.
+
+        A split records the source pair's event before its new pairs' ones: a new pair counts
+        as created at the source's split event, so "right after the split" includes it.
+        """
+        source_splits = [e.id for e in source.events if e.action == SPLIT]
+
+        def when(e: ReviewEvent) -> int:
+            if (
+                e.action == SPLIT
+                and isinstance(e.after, dict)
+                and e.after.get("split_from") == source.pair_id
+            ):
+                return max((i for i in source_splits if i < e.id), default=e.id)
+            return e.id
+
+        upto = [e for e in self.events if when(e) <= event_id]
+        if upto:
+            return not (isinstance(upto[-1].after, dict) and "merged_into" in upto[-1].after)
+        first = self.events[0] if self.events else None
+        return not (
+            first is not None
+            and first.action == SPLIT
+            and isinstance(first.after, dict)
+            and "split_from" in first.after
+        )
+
+    def proposal(self) -> dict | None:
+        for event in reversed(self.events):
+            if isinstance(event.after, dict) and isinstance(event.after.get("proposed"), dict):
+                return event.after["proposed"]
+            if event.action in ("pair.proposed", "pair.reproposed") and event.after:
+                return event.after
+        return None
+
+
+def _linked_pair_ids(history: _History) -> list[int]:
+    """Pairs split off this one, or merged into it, at any time (since it exists)."""
+    pair_id = history.pair_id
+    events = ReviewEvent.objects.filter(target_type="pair")
+    if history.events:  # the created_at index keeps this to the pair's lifetime
+        events = events.filter(created_at__gte=history.events[0].created_at)
+    split = events.filter(action=SPLIT, after__split_from=pair_id).values_list(
+        "target_id", flat=True
+    )
+    merged = events.filter(action__in=(MERGED, REVERTED), after__merged_into=pair_id).values_list(
+        "target_id", flat=True
+    )
+    return sorted({*split, *merged} - {pair_id})
+
+
+def lock_figure_of(pair_id: int) -> Figure | None:
+    """Lock the figure of a pair first, in the order panel fixes lock (figure, then pairs)."""
+    figure_id = Panel.objects.filter(pair__pk=pair_id).values_list("figure_id", flat=True).first()
+    if figure_id is None:
+        return None
+    return Figure.objects.select_for_update().filter(pk=figure_id).first()
+
+
+def pair_state(pair: Pair) -> dict:
+    """The state a revert records: review values, panel geometry and the machine's box."""
+    return _state(pair, machine_bboxes([pair.pk]).get(pair.pk))
+
+
+def revert_layout(pair: Pair, event: ReviewEvent, user, figure: Figure) -> str:
+    """Give ``pair``'s panel the box, letter and sub-caption it had right after ``event``, and
+    put back the figure's layout around it: pairs split off it since are removed again, pairs
+    merged into it since come back (with their ids, state and history). Crops whose box moved
+    are re-rendered by the task panel fixes use.
+
+    Called by ``review.revert_pair`` inside its transaction, with the figure and the pair
+    locked. Returns a note saying what changed besides the review values.
+    """
+    notes: list[str] = []
+    render: list[int] = []
+    wanted_index: dict[int, int] = {}  # panel id -> index it had then
+
+    panel = pair.panel
+    own = _History(pair.pk)
+    geometry = own.value_at(event.id, "panel")
+    if isinstance(geometry, dict):
+        old_box = list(panel.bbox)
+        panel.bbox = list(geometry.get("bbox") or panel.bbox)
+        panel.letter = geometry.get("letter", panel.letter)
+        panel.subcaption = geometry.get("subcaption", panel.subcaption)
+        panel.save(update_fields=["bbox", "letter", "subcaption"])
+        if "index" in geometry:
+            wanted_index[panel.pk] = geometry["index"]
+        if list(panel.bbox) != old_box:
+            render.append(pair.pk)
+            notes.append("panel box restored")
+
+    for linked_id in _linked_pair_ids(own):
+        history = _History(linked_id)
+        then = history.existed_at(event.id, own)
+        current = (
+            Pair.objects.select_for_update().select_related("panel").filter(pk=linked_id).first()
+        )
+        if current is not None and current.panel.figure_id != figure.pk:
+            continue
+        if current is not None and not then:
+            _remove_for_revert(current, pair, event, user)
+            notes.append(f"pair {linked_id} removed")
+        elif current is None and then:
+            restored = _restore_for_revert(linked_id, history, pair, event, user, figure)
+            if restored is not None:
+                panel_id, index = restored
+                wanted_index[panel_id] = index
+                render.append(linked_id)
+                notes.append(f"pair {linked_id} restored")
+
+    siblings = list(Panel.objects.filter(figure=figure).order_by("index"))
+    order = sorted(
+        siblings,
+        key=lambda p: (wanted_index.get(p.pk, p.index), p.pk not in wanted_index, p.index),
+    )
+    if [p.pk for p in order] != [p.pk for p in siblings] or any(
+        p.index != i for i, p in enumerate(order)
+    ):
+        _renumber(figure, order)
+        panel.refresh_from_db(fields=["index"])
+    if render:
+        _enqueue_render(figure.pk, render, False)
+    return "; ".join(notes)
+
+
+def _remove_for_revert(linked: Pair, pair: Pair, event: ReviewEvent, user) -> None:
+    claim = claim_of(linked.pk)
+    if claim is not None and claim.user_id != user.pk:
+        raise Conflict("claimed", f"{claim.user} is reviewing pair {linked.pk} now.")
+    if ReleaseItem.objects.filter(pair_id=linked.pk).exists():
+        raise Conflict("released", f"Pair {linked.pk} is part of a release; keep it.")
+    machine = machine_bboxes([linked.pk]).get(linked.pk)
+    record_event(
+        user,
+        linked,
+        REVERTED,
+        before=_state(linked, machine),
+        after={"merged_into": pair.pk, "machine_bbox": machine, "proposed": linked.proposed},
+        note=f"removed: pair {pair.pk} reverted to the state after event {event.pk}",
+    )
+    Claim.objects.filter(item_type="pair", item_id=linked.pk).delete()
+    Panel.objects.filter(pk=linked.panel_id).delete()  # the pair goes with its panel
+
+
+def _restore_for_revert(
+    linked_id: int, history: _History, pair: Pair, event: ReviewEvent, user, figure: Figure
+) -> tuple[int, int] | None:
+    """Bring back a pair merged away (or removed by a revert) since ``event``, as it was when
+    it went: its review values and panel from the ``before`` of that event. Its own history
+    up to then is its own and stays; returns (its new panel's id, the index it had)."""
+    gone = history.events[-1] if history.events else None
+    state = gone.before if gone is not None and isinstance(gone.before, dict) else {}
+    geometry = state.get("panel")
+    if not isinstance(geometry, dict) or not geometry.get("bbox"):
+        return None  # nothing recorded where it was: leave it gone
+    values = {"status": Pair.Status.PROPOSED, "reject_reason": "", "reject_note": ""}
+    values.update({k: v for k, v in state.items() if k in SNAPSHOT})
+    top = Panel.objects.filter(figure=figure).order_by("-index").values_list("index", flat=True)
+    panel = Panel.objects.create(
+        figure=figure,
+        index=(top.first() or 0) + 1,
+        letter=geometry.get("letter", ""),
+        bbox=list(geometry["bbox"]),
+        subcaption=geometry.get("subcaption", ""),
+        image=geometry.get("image") or pair.panel.image,
+    )
+    proposed = history.proposal() or {**(pair.proposed or {}), "text": values.get("text", "")}
+    restored = Pair.objects.create(
+        pk=linked_id,  # the same id, so its history and reviews stay its own
+        panel=panel,
+        textbook_id=figure.textbook_id,
+        proposed=proposed,
+        version=len(history.events) + 2,  # above any version a stale page of it may hold
+        **values,
+    )
+    record_event(
+        user,
+        restored,
+        REVERTED,
+        before=gone.after if isinstance(gone.after, dict) else None,
+        after=_state(restored, state.get("machine_bbox")),
+        note=f"restored: pair {pair.pk} reverted to the state after event {event.pk}",
+    )
+    return panel.pk, geometry.get("index", panel.index)
 
 
 # --- what the render task calls ---------------------------------------------------------

@@ -512,23 +512,33 @@ def skip_pair(pair_id: int, user) -> None:
 
 
 def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
-    """Return the pair to its state right after ``event_id``. The revert is itself an event."""
+    """Return the pair to its state right after ``event_id``. The revert is itself an event.
+
+    The whole state comes back: the review values and, when panel fixes happened since, the
+    panel's box, letter and sub-caption, with pairs split off it removed and pairs merged
+    into it restored; moved crops are re-rendered by the panel fixes' task.
+    """
+    from curation.services import panels  # panels imports this module
+
     require_role(user, frozenset({CURATOR, ADMIN}), "revert reviews")
     event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
     if event is None or not event.after:
         raise ServiceError("invalid", "That event does not belong to this pair or has no state.")
     with transaction.atomic():
+        figure = panels.lock_figure_of(pair_id)  # panel fixes lock the figure before pairs
         pair, _ = _lock_for_write(pair_id, user, version)
-        before = snapshot(pair)
+        before = panels.pair_state(pair)
+        layout = panels.revert_layout(pair, event, user, figure)
         state = {"status": Pair.Status.PROPOSED, "reject_reason": "", "reject_note": ""}
         state.update({k: v for k, v in event.after.items() if k in SNAPSHOT})
         for field, value in state.items():
             setattr(pair, field, value)
         pair.version += 1
         pair.save()
+        note = f"to the state after event {event.pk} ({event.action})"
         record_event(
-            user, pair, "pair.reverted", before=before, after=snapshot(pair),
-            note=f"to the state after event {event.pk} ({event.action})",
+            user, pair, "pair.reverted", before=before, after=panels.pair_state(pair),
+            note=f"{note}; {layout}" if layout else note,
         )  # fmt: skip
     return pair
 

@@ -1,0 +1,55 @@
+"""A curator reverts a panel fix from the pair's history: the box comes back, the crop is
+re-rendered by the panel fixes' task, and the revert shows in the timeline."""
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from curation.extract.pagerender import render_pages
+from curation.models import Page, Panel
+from curation.selectors.panels import render_states
+from curation.services import panels as panel_svc
+from curation.services.storage import store_bytes
+from tests.panels.conftest import FIGURE_BOX, make_figure, pdf_bytes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MOVED = [60.0, 70.0, 290.0, 390.0]
+
+
+@pytest.fixture
+def adjusted(transactional_db, settings, eager_celery, make_user):
+    from tests.factories import make_book
+
+    settings.CROP_DPI = 72
+    book = make_book(pages=1)
+    default_storage.save(book.file, ContentFile(pdf_bytes()))
+    preview = render_pages(default_storage.path(book.file), 1, 1, dpi=72)[1]
+    Page.objects.filter(textbook=book, number=1).update(
+        image=store_bytes(preview, prefix="pages", ext="jpg")
+    )
+    figure, (pair,) = make_figure(book, boxes=[FIGURE_BOX])
+    expert = make_user("ann", "expert")
+    panel_svc.adjust_panels(figure.pk, expert, boxes={pair.pk: MOVED}, versions={pair.pk: 1})
+    return pair
+
+
+def test_curator_reverts_a_box_adjust_from_the_timeline(login, page, adjusted, live_server):
+    pair = adjusted
+    moved_crop = Panel.objects.get(pair=pair).image
+    assert moved_crop != "crops/panel.png"  # the task rendered the adjusted box
+    login("cat", "curator")
+    page.goto(f"{live_server.url}/review/pairs/{pair.pk}/")
+    current = page.locator('#pageview rect[stroke="#d1242f"]')
+    assert current.get_attribute("data-box") == "60.0,70.0,290.0,390.0"
+
+    page.click('li[data-action="pair.proposed"] button.revert')
+    page.wait_for_selector('#timeline li[data-action="pair.reverted"]')
+    newest = [li.get_attribute("data-action") for li in page.locator("#timeline li").all()[:2]]
+    assert newest == ["pair.crop_rendered", "pair.reverted"]  # the task ran after commit
+    assert current.get_attribute("data-box") == "50.0,60.0,300.0,400.0"
+    panel = Panel.objects.get(pair=pair)
+    assert panel.bbox == FIGURE_BOX
+    assert panel.image not in (moved_crop, "crops/panel.png")  # re-rendered after commit
+    assert render_states([pair.pk]) == {}
+    assert page.locator("#crop").get_attribute("src").endswith(panel.image)
