@@ -13,7 +13,7 @@ from curation.release.card import write_card
 from curation.release.formats import write_formats
 from curation.release.manifest import SCHEMA_VERSION, write_manifest
 from curation.release.records import PairRecord, ReleaseMeta
-from curation.release.writer import OpenImage, ReleaseWriter
+from curation.release.writer import LocalImage, OpenImage, ReleaseWriter
 
 RELEASE_DIR = "release"
 ARCHIVE = "archive.tar"
@@ -41,6 +41,7 @@ def build(
     splits: Mapping[int, str],
     open_image: OpenImage,
     *,
+    local_image: LocalImage | None = None,
     on_pair: Callable[[PairRecord, str, str], None] | None = None,
     progress: Progress | None = None,
     total: int | None = None,
@@ -49,10 +50,11 @@ def build(
 
     Pairs without an entry in ``splits`` are skipped (they joined the selection after the
     splits were drawn). ``on_pair(pair, split, fingerprint)`` sees every pair written.
+    ``local_image(storage path)`` gives a crop's local file, which is then hard-linked.
     """
     report = progress or (lambda phase, fraction: None)
     root = Path(workdir) / RELEASE_DIR
-    writer = ReleaseWriter(root, open_image)
+    writer = ReleaseWriter(root, open_image, local_image)
     try:
         done = 0
         for pair in pairs:

@@ -9,6 +9,12 @@
 Image paths: relative to the release root in the CSVs and LLaVA JSON (LLaVA's
 ``--image_folder`` is the release root); relative to ``formats/sharegpt/`` in the ShareGPT
 files, which is LLaMA-Factory's default ``media_dir`` when ``dataset_dir`` points there.
+
+Each format is a small writer (``FormatWriter``) fed each pair with its VQA items, then each
+preference. One pass over the canonical files feeds them all (``vqa.jsonl`` is written pair by
+pair in the order of ``pairs.jsonl``, so each pair gets its items by a merge join): every line
+is parsed once, whatever the number of formats, and only one Parquet row group per split is
+buffered.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from curation.release.jsonio import JsonArrayWriter, iter_jsonl
 from curation.release.records import SPLITS
@@ -44,12 +52,75 @@ def clean_caption(text: str) -> str:
     return text.lstrip(".:;, ").rstrip(",;: ").strip()
 
 
+Record = dict[str, Any]
+
+
+class FormatError(ValueError):
+    """The canonical files are not in the shape the formats are generated from."""
+
+
+def pairs_with_vqa(root: Path) -> Iterator[tuple[Record, list[Record]]]:
+    """Each line of ``pairs.jsonl`` with its lines of ``vqa.jsonl`` (a merge join)."""
+    vqa = iter_jsonl(root / "vqa.jsonl")
+    pending = next(vqa, None)
+    for pair in iter_jsonl(root / "pairs.jsonl"):
+        items = []
+        while pending is not None and pending["pair_id"] == pair["id"]:
+            items.append(pending)
+            pending = next(vqa, None)
+        yield pair, items
+    if pending is not None:
+        raise FormatError(f"vqa.jsonl is not in the order of pairs.jsonl at {pending['id']}")
+
+
 def write_formats(root: Path, *, name: str = "", version: str = "") -> None:
     out = root / "formats"
-    write_mmskin(root, out / "mmskin")
-    write_llava(root, out / "llava")
-    write_sharegpt(root, out / "sharegpt")
-    write_hf(root, out / "hf", name=name, version=version)
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(MMSkinWriter(out / "mmskin")),
+            stack.enter_context(LlavaWriter(out / "llava")),
+            stack.enter_context(ShareGPTWriter(out / "sharegpt")),
+            stack.enter_context(HFWriter(root, out / "hf", name=name, version=version)),
+        ]
+        for pair, items in pairs_with_vqa(root):
+            for writer in writers:
+                writer.pair(pair, items)
+        for preference in iter_jsonl(root / "preferences.jsonl"):
+            for writer in writers:
+                writer.preference(preference)
+
+
+class FormatWriter:
+    """One format's files, written as the canonical records stream past.
+
+    Used as a context manager: ``finish`` writes what comes last (buffered rows, an index
+    file) when the records ended without an error; the open files are closed either way.
+    """
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+
+    def pair(self, pair: Record, items: list[Record]) -> None:
+        """A line of ``pairs.jsonl`` and its lines of ``vqa.jsonl``."""
+
+    def preference(self, record: Record) -> None:
+        """A line of ``preferences.jsonl``."""
+
+    def finish(self) -> None:
+        """Write what comes after the last record."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        with self._stack:
+            if exc_type is None:
+                self.finish()
+
+    def _arrays(self, out: Path, task: str) -> dict[str, JsonArrayWriter]:
+        return {
+            s: self._stack.enter_context(JsonArrayWriter(out / f"{task}_{s}.json")) for s in SPLITS
+        }
 
 
 # -- MM-Skin CSVs ----------------------------------------------------------------------------
@@ -57,47 +128,51 @@ CAPTION_COLUMNS = ["image", "caption", "modality", "sex", "age", "cleaned_captio
 VQA_COLUMNS = ["image", "question", "answer", "question_type", "split"]
 
 
-def write_mmskin(root: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "caption.csv", "w", encoding="utf-8", newline="") as fh:
+class MMSkinWriter(FormatWriter):
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        out.mkdir(parents=True, exist_ok=True)
+        self._captions = self._csv(out / "caption.csv", CAPTION_COLUMNS)
+        self._vqa = self._csv(out / "VQA.csv", VQA_COLUMNS)
+
+    def _csv(self, path: Path, columns: list[str]):
+        fh = self._stack.enter_context(open(path, "w", encoding="utf-8", newline=""))  # noqa: SIM115
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CAPTION_COLUMNS)
-        for p in iter_jsonl(root / "pairs.jsonl"):
-            age = "" if p.get("age") is None else p["age"]
-            writer.writerow(
-                [p["image"], p["caption"], p["modality"], p.get("sex") or "", age,
-                 clean_caption(p["caption"]), p["split"]]
-            )  # fmt: skip
-    with open(out / "VQA.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(VQA_COLUMNS)
-        for q in iter_jsonl(root / "vqa.jsonl"):
-            writer.writerow(
+        writer.writerow(columns)
+        return writer
+
+    def pair(self, p: Record, items: list[Record]) -> None:
+        age = "" if p.get("age") is None else p["age"]
+        self._captions.writerow(
+            [p["image"], p["caption"], p["modality"], p.get("sex") or "", age,
+             clean_caption(p["caption"]), p["split"]]
+        )  # fmt: skip
+        for q in items:
+            self._vqa.writerow(
                 [q["image"], q["question"], q["answer"], q["question_type"], q["split"]]
             )
 
 
 # -- LLaVA ------------------------------------------------------------------------------------
-def write_llava(root: Path, out: Path) -> None:
-    with ExitStack() as stack:
-        caption = {
-            s: stack.enter_context(JsonArrayWriter(out / f"caption_{s}.json")) for s in SPLITS
-        }
-        for p in iter_jsonl(root / "pairs.jsonl"):
-            caption[p["split"]].write(
-                {
-                    "id": p["id"],
-                    "image": p["image"],
-                    "conversations": [
-                        {"from": "human", "value": f"<image>\n{CAPTION_PROMPT}"},
-                        {"from": "gpt", "value": p["caption"]},
-                    ],
-                }
-            )
-    with ExitStack() as stack:
-        vqa = {s: stack.enter_context(JsonArrayWriter(out / f"vqa_{s}.json")) for s in SPLITS}
-        for q in iter_jsonl(root / "vqa.jsonl"):
-            vqa[q["split"]].write(
+class LlavaWriter(FormatWriter):
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self._captions = self._arrays(out, "caption")
+        self._vqa = self._arrays(out, "vqa")
+
+    def pair(self, p: Record, items: list[Record]) -> None:
+        self._captions[p["split"]].write(
+            {
+                "id": p["id"],
+                "image": p["image"],
+                "conversations": [
+                    {"from": "human", "value": f"<image>\n{CAPTION_PROMPT}"},
+                    {"from": "gpt", "value": p["caption"]},
+                ],
+            }
+        )
+        for q in items:
+            self._vqa[q["split"]].write(
                 {
                     "id": q["id"],
                     "image": q["image"],
@@ -134,50 +209,53 @@ def dataset_info() -> dict:
     return info
 
 
-def write_sharegpt(root: Path, out: Path) -> None:
-    def image(rel: str) -> list[str]:
+class ShareGPTWriter(FormatWriter):
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self._out = out
+        self._captions = self._arrays(out, "caption")
+        self._sft = self._arrays(out, "sft")
+        self._dpo = self._arrays(out, "dpo")
+
+    @staticmethod
+    def _image(rel: str) -> list[str]:
         return [SHAREGPT_IMAGE_PREFIX + rel]
 
-    with ExitStack() as stack:
-        caption = {
-            s: stack.enter_context(JsonArrayWriter(out / f"caption_{s}.json")) for s in SPLITS
-        }
-        for p in iter_jsonl(root / "pairs.jsonl"):
-            caption[p["split"]].write(
-                {
-                    "conversations": [
-                        {"from": "human", "value": f"<image>{CAPTION_PROMPT}"},
-                        {"from": "gpt", "value": p["caption"]},
-                    ],
-                    "images": image(p["image"]),
-                }
-            )
-    with ExitStack() as stack:
-        sft = {s: stack.enter_context(JsonArrayWriter(out / f"sft_{s}.json")) for s in SPLITS}
-        for q in iter_jsonl(root / "vqa.jsonl"):
-            sft[q["split"]].write(
+    def pair(self, p: Record, items: list[Record]) -> None:
+        self._captions[p["split"]].write(
+            {
+                "conversations": [
+                    {"from": "human", "value": f"<image>{CAPTION_PROMPT}"},
+                    {"from": "gpt", "value": p["caption"]},
+                ],
+                "images": self._image(p["image"]),
+            }
+        )
+        for q in items:
+            self._sft[q["split"]].write(
                 {
                     "conversations": [
                         {"from": "human", "value": f"<image>{q['question']}"},
                         {"from": "gpt", "value": q["answer"]},
                     ],
-                    "images": image(q["image"]),
+                    "images": self._image(q["image"]),
                 }
             )
-    with ExitStack() as stack:
-        dpo = {s: stack.enter_context(JsonArrayWriter(out / f"dpo_{s}.json")) for s in SPLITS}
-        for r in iter_jsonl(root / "preferences.jsonl"):
-            dpo[r["split"]].write(
-                {
-                    "conversations": [{"from": "human", "value": f"<image>{r['prompt']}"}],
-                    "chosen": {"from": "gpt", "value": r["chosen"]},
-                    "rejected": {"from": "gpt", "value": r["rejected"]},
-                    "images": image(r["image"]),
-                }
-            )
-    (out / "dataset_info.json").write_text(
-        json.dumps(dataset_info(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+
+    def preference(self, r: Record) -> None:
+        self._dpo[r["split"]].write(
+            {
+                "conversations": [{"from": "human", "value": f"<image>{r['prompt']}"}],
+                "chosen": {"from": "gpt", "value": r["chosen"]},
+                "rejected": {"from": "gpt", "value": r["rejected"]},
+                "images": self._image(r["image"]),
+            }
+        )
+
+    def finish(self) -> None:
+        (self._out / "dataset_info.json").write_text(
+            json.dumps(dataset_info(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
 
 # -- Hugging Face datasets -----------------------------------------------------------------
@@ -231,6 +309,23 @@ def _hf_schema():
     return pa.schema(fields, metadata=meta)
 
 
+HF_IMAGE_BYTES = "image.bytes"
+
+
+def _leaf_columns(schema) -> list[str]:
+    """Parquet's dotted paths of the leaf columns (``vqa.list.element.id``...)."""
+    import pyarrow as pa
+
+    def walk(prefix: str, dtype) -> list[str]:
+        if pa.types.is_struct(dtype):
+            return [p for f in dtype for p in walk(f"{prefix}.{f.name}", f.type)]
+        if pa.types.is_list(dtype):
+            return walk(f"{prefix}.list.element", dtype.value_type)
+        return [prefix]
+
+    return [p for f in schema for p in walk(f.name, f.type)]
+
+
 HF_README = """---
 configs:
 - config_name: default
@@ -251,65 +346,75 @@ See `../../DATASET_CARD.md` for how the data was made.
 """
 
 
-def write_hf(root: Path, out: Path, *, name: str = "", version: str = "") -> None:
+class HFWriter(FormatWriter):
     """One Parquet file per split. Rows are buffered a row group (64 pairs) at a time."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    schema = _hf_schema()
-    writers = {
-        s: pq.ParquetWriter(data / f"{s}-00000-of-00001.parquet", schema, compression="zstd")
-        for s in SPLITS
-    }
-    buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    def __init__(self, root: Path, out: Path, *, name: str = "", version: str = "") -> None:
+        import pyarrow.parquet as pq
 
-    def flush(split: str) -> None:
-        if buffers[split]:
-            writers[split].write_table(pa.Table.from_pylist(buffers[split], schema=schema))
-            buffers[split] = []
+        super().__init__()
+        self._root, self._out, self._name, self._version = root, out, name, version
+        data = out / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self._schema = _hf_schema()
+        # The image bytes are PNG/JPEG already: zstd, a dictionary or min/max statistics of
+        # them cost time and gain nothing. Every other column is zstd-compressed.
+        columns = [c for c in _leaf_columns(self._schema) if c != HF_IMAGE_BYTES]
+        options = {
+            "compression": {HF_IMAGE_BYTES: "none", **dict.fromkeys(columns, "zstd")},
+            "use_dictionary": columns,
+            "write_statistics": columns,
+        }
+        self._writers = {}
+        for s in SPLITS:
+            path = data / f"{s}-00000-of-00001.parquet"
+            self._writers[s] = self._stack.enter_context(
+                pq.ParquetWriter(path, self._schema, **options)
+            )
+        self._buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
 
-    vqa_iter = iter_jsonl(root / "vqa.jsonl")
-    pending = next(vqa_iter, None)
-    try:
-        for p in iter_jsonl(root / "pairs.jsonl"):
-            # vqa.jsonl is written pair by pair, in the order of pairs.jsonl: a merge join.
-            items = []
-            while pending is not None and pending["pair_id"] == p["id"]:
-                items.append({k: pending[k] for k in ("id", "question_type", "question", "answer")})
-                pending = next(vqa_iter, None)
-            prov = p["provenance"]
-            row = {
-                "id": p["id"],
-                "image": {
-                    "bytes": (root / p["image"]).read_bytes(),
-                    "path": p["image"].rsplit("/", 1)[-1],
-                },
-                "caption": p["caption"],
-                "cleaned_caption": clean_caption(p["caption"]),
-                "modality": p["modality"],
-                "diagnosis": p.get("diagnosis"),
-                "age": p.get("age"),
-                "sex": p.get("sex"),
-                "split": p["split"],
-                "book": prov["book"]["title"],
-                "page": prov["page"],
-                "figure": prov["figure"]["label"],
-                "vqa": items,
-            }
-            buffers[p["split"]].append(row)
-            if len(buffers[p["split"]]) >= HF_ROW_GROUP:
-                flush(p["split"])
+    def _flush(self, split: str) -> None:
+        import pyarrow as pa
+
+        if self._buffers[split]:
+            table = pa.Table.from_pylist(self._buffers[split], schema=self._schema)
+            self._writers[split].write_table(table)
+            self._buffers[split] = []
+
+    def pair(self, p: Record, items: list[Record]) -> None:
+        prov = p["provenance"]
+        row = {
+            "id": p["id"],
+            "image": {
+                "bytes": (self._root / p["image"]).read_bytes(),
+                "path": p["image"].rsplit("/", 1)[-1],
+            },
+            "caption": p["caption"],
+            "cleaned_caption": clean_caption(p["caption"]),
+            "modality": p["modality"],
+            "diagnosis": p.get("diagnosis"),
+            "age": p.get("age"),
+            "sex": p.get("sex"),
+            "split": p["split"],
+            "book": prov["book"]["title"],
+            "page": prov["page"],
+            "figure": prov["figure"]["label"],
+            "vqa": [
+                {k: q[k] for k in ("id", "question_type", "question", "answer")} for q in items
+            ],
+        }
+        buffer = self._buffers[p["split"]]
+        buffer.append(row)
+        if len(buffer) >= HF_ROW_GROUP:
+            self._flush(p["split"])
+
+    def finish(self) -> None:
         for split in SPLITS:
-            flush(split)
-    finally:
-        for writer in writers.values():
-            writer.close()
-    lines = []
-    for split in SPLITS:
-        lines.append(f"  - split: {split}\n    path: data/{split}-*.parquet")
-    (out / "README.md").write_text(
-        HF_README.format(data_files="\n".join(lines), name=name or "release", version=version),
-        encoding="utf-8",
-    )
+            self._flush(split)
+        lines = [f"  - split: {s}\n    path: data/{s}-*.parquet" for s in SPLITS]
+        (self._out / "README.md").write_text(
+            HF_README.format(
+                data_files="\n".join(lines), name=self._name or "release", version=self._version
+            ),
+            encoding="utf-8",
+        )

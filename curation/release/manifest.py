@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 _BLOCK = 1024 * 1024
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_file(path: Path) -> str:
@@ -34,14 +36,19 @@ def walk_files(root: Path, rel: str = "") -> Iterator[str]:
             yield path
 
 
+def named_sha256(rel: str) -> str | None:
+    """The sha256 an image's name claims (``images/ab/<sha256>.png``), else None."""
+    if not rel.startswith("images/"):
+        return None
+    stem = rel.rsplit("/", 1)[-1].split(".", 1)[0]
+    return stem if _SHA_RE.fullmatch(stem) else None
+
+
 def _file_entry(root: Path, rel: str) -> dict[str, Any]:
     path = root / rel
     size = path.stat().st_size
-    if rel.startswith("images/"):
-        # Images were hashed while copied and are named by their sha256.
-        sha = rel.rsplit("/", 1)[-1].split(".", 1)[0]
-    else:
-        sha = sha256_file(path)
+    # Images are named by their sha256; the archive checks each name against the bytes.
+    sha = named_sha256(rel) or sha256_file(path)
     return {"sha256": sha, "size": size}
 
 

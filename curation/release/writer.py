@@ -1,9 +1,14 @@
 """The canonical files of a release, written one pair at a time.
 
 ``ReleaseWriter.add`` appends a pair (with its VQA items) to ``pairs.jsonl``, ``vqa.jsonl`` and
-``preferences.jsonl`` and copies its image once under its sha256. It returns a fingerprint of
+``preferences.jsonl`` and puts its image once under its sha256. It returns a fingerprint of
 everything written for that pair, which is what a diff between two versions compares.
 Only counters (small, keyed by modality, book and split) are kept in memory.
+
+Images: a crop already stored under its sha256 on the same local disk is hard-linked, not
+copied (no byte is read or written; the storage never rewrites a content-addressed file, it
+only adds new names). ``archive.write_archive`` reads every image once anyway and checks it
+against its name there. Any other image is copied and hashed on the way.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from curation.release.jsonio import dumps
 from curation.release.records import PairRecord, VQARecord
 
 OpenImage = Callable[[str], AbstractContextManager[BinaryIO]]
+#: The local file of a storage path, or None when the storage has no local files (S3).
+LocalImage = Callable[[str], str | os.PathLike[str] | None]
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _COPY_BLOCK = 1024 * 1024
@@ -101,12 +108,15 @@ def preference_of(item: VQARecord) -> tuple[str, str, str] | None:
 
 
 class ReleaseWriter:
-    def __init__(self, root: Path, open_image: OpenImage) -> None:
+    def __init__(
+        self, root: Path, open_image: OpenImage, local_image: LocalImage | None = None
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "images").mkdir(exist_ok=True)
         self._incoming = self.root / "images" / ".incoming"
         self._open_image = open_image
+        self._local_image = local_image
         self._files = {
             name: open(self.root / name, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
             for name in CANONICAL_FILES
@@ -122,7 +132,10 @@ class ReleaseWriter:
         expected = stem.lower() if _SHA_RE.fullmatch(stem.lower()) else None
         if expected:
             rel = f"images/{expected[:2]}/{expected}{ext}"
-            if (self.root / rel).exists():
+            target = self.root / rel
+            if target.exists():
+                return rel
+            if self._link_image(storage_path, target):
                 return rel
         digest = hashlib.sha256()
         size = 0
@@ -147,6 +160,24 @@ class ReleaseWriter:
         self.counts.images += 1
         self.counts.image_bytes += size
         return rel
+
+    def _link_image(self, storage_path: str, target: Path) -> bool:
+        """Hard-link a content-addressed crop; False when it has to be copied instead."""
+        source = self._local_image(storage_path) if self._local_image else None
+        if source is None:
+            return False
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileNotFoundError as exc:
+            if not os.path.exists(source):
+                raise ReleaseBuildError(f"image {storage_path} is missing from storage") from exc
+            return False
+        except OSError:  # another file system, no hard links there, or not allowed: copy
+            return False
+        self.counts.images += 1
+        self.counts.image_bytes += target.stat().st_size
+        return True
 
     # -- records ---------------------------------------------------------------------------
     def add(self, pair: PairRecord, split: str) -> str:

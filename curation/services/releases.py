@@ -276,6 +276,14 @@ def _open_image(path: str):
     return default_storage.open(path, "rb")
 
 
+def _local_image(path: str) -> str | None:
+    """A crop's file on the local disk (hard-linked into the release), None on S3."""
+    try:
+        return default_storage.path(path)
+    except NotImplementedError:
+        return None
+
+
 def run_build(release_id: int, token: str) -> bool:
     """Build one attempt. False when the attempt is stale or failed (the row says which)."""
     with transaction.atomic():
@@ -350,6 +358,7 @@ def _build_into(release: Release, token: str, workdir: Path) -> pipeline.BuildRe
             select.iter_pair_records(spec),
             splits,
             _open_image,
+            local_image=_local_image,
             on_pair=on_pair,
             progress=progress,
             total=len(splits),

@@ -23,6 +23,7 @@ from curation.release import (
     preference_of,
 )
 from curation.release.manifest import verify
+from curation.release.writer import ReleaseBuildError
 
 
 def _png(seed: int) -> bytes:
@@ -108,12 +109,16 @@ def test_preferences_come_only_from_expert_corrections():
 @pytest.fixture
 def built(tmp_path):
     store: dict[str, bytes] = {}
+    disk = tmp_path / "store"  # the same crops as files, for builds that hard-link them
 
     def image(seed):
         data = _png(seed)
         sha = hashlib.sha256(data).hexdigest()
-        store[f"crops/{sha[:2]}/{sha}.png"] = data
-        return f"crops/{sha[:2]}/{sha}.png"
+        name = f"crops/{sha[:2]}/{sha}.png"
+        store[name] = data
+        (disk / name).parent.mkdir(parents=True, exist_ok=True)
+        (disk / name).write_bytes(data)
+        return name
 
     pairs = []
     for i in range(1, 41):
@@ -148,10 +153,11 @@ def built(tmp_path):
         split=config.as_dict(),
     )  # fmt: skip
 
-    def run(workdir: Path):
+    def run(workdir: Path, *, local: bool = False):
         fingerprints = {}
         result = build(
             workdir, meta, pairs, splits, lambda path: io.BytesIO(store[path]),
+            local_image=(lambda path: disk / path) if local else None,
             on_pair=lambda pair, split, fp: fingerprints.__setitem__(pair.id, fp),
         )  # fmt: skip
         return result, fingerprints
@@ -159,7 +165,7 @@ def built(tmp_path):
     result, fingerprints = run(tmp_path / "a")
     return {
         "root": tmp_path / "a" / "release", "result": result, "fingerprints": fingerprints,
-        "run": run, "tmp": tmp_path, "splits": splits,
+        "run": run, "tmp": tmp_path, "splits": splits, "pairs": pairs, "disk": disk,
     }  # fmt: skip
 
 
@@ -216,6 +222,91 @@ def test_archive_holds_every_file_under_one_folder(built):
     assert sorted(names) == sorted(
         ["mmskin-1.0.0/" + p for p in [*manifest["files"], "manifest.json"]]
     )
+
+
+def _tarfile_bytes(root: Path, prefix: str, mtime: int) -> bytes:
+    """The archive as Python's ``tarfile`` writes it, which ``ml`` unpacks with."""
+    import tarfile
+
+    from curation.release.manifest import walk_files
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        for rel in walk_files(root):
+            info = tarfile.TarInfo(f"{prefix}/{rel}")
+            info.size = (root / rel).stat().st_size
+            info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
+            info.uname = info.gname = ""
+            with open(root / rel, "rb") as fh:
+                tar.addfile(info, fh)
+    return out.getvalue()
+
+
+def test_the_archive_is_byte_for_byte_what_tarfile_writes(built, tmp_path):
+    from curation.release.archive import write_archive
+
+    archive = (built["tmp"] / "a" / "archive.tar").read_bytes()
+    assert archive == _tarfile_bytes(built["root"], "mmskin-1.0.0", 1770091506)
+    # Also with an empty file, a name too long for a plain header and a size on a block edge.
+    tree = tmp_path / "tree"
+    (tree / "deep" / ("x" * 150)).mkdir(parents=True)
+    (tree / "empty.txt").write_bytes(b"")
+    (tree / "deep" / ("x" * 150) / "block.bin").write_bytes(b"\1" * 1024)
+    (tree / "odd.bin").write_bytes(b"\2" * 1_500_001)
+    sha, size = write_archive(tree, tmp_path / "t.tar", prefix="p-1.0.0", mtime=5)
+    expected = _tarfile_bytes(tree, "p-1.0.0", 5)
+    assert (tmp_path / "t.tar").read_bytes() == expected
+    assert (sha, size) == (hashlib.sha256(expected).hexdigest(), len(expected))
+
+
+def test_local_crops_are_hard_linked_and_checked_against_their_names(built):
+    result, fingerprints = built["run"](built["tmp"] / "linked", local=True)
+    root = built["tmp"] / "linked" / "release"
+    first = built["pairs"][0]
+    record = json.loads((root / "pairs.jsonl").open().readline())
+    assert record["id"] == f"p{first.id}"
+    assert (root / record["image"]).stat().st_ino == (built["disk"] / first.image).stat().st_ino
+    # Linked or copied, the release is the same, byte for byte.
+    assert result.archive_sha256 == built["result"].archive_sha256
+    assert fingerprints == built["fingerprints"]
+    assert verify(root) == []
+
+    # A stored crop whose bytes no longer match its name fails the build.
+    (built["disk"] / first.image).write_bytes(_png(12345))
+    with pytest.raises(ReleaseBuildError, match="does not match the sha256 in its name"):
+        built["run"](built["tmp"] / "corrupt", local=True)
+
+
+def test_a_missing_local_crop_fails_the_build(built):
+    (built["disk"] / built["pairs"][3].image).unlink()
+    with pytest.raises(ReleaseBuildError, match="missing from storage"):
+        built["run"](built["tmp"] / "missing", local=True)
+
+
+def test_formats_refuse_vqa_lines_out_of_pair_order(tmp_path):
+    from curation.release.formats import FormatError, pairs_with_vqa
+
+    (tmp_path / "pairs.jsonl").write_text('{"id":"p1"}\n{"id":"p2"}\n')
+    (tmp_path / "vqa.jsonl").write_text('{"id":"q2","pair_id":"p2"}\n{"id":"q1","pair_id":"p1"}\n')
+    with pytest.raises(FormatError):
+        list(pairs_with_vqa(tmp_path))
+    (tmp_path / "vqa.jsonl").write_text('{"id":"q1","pair_id":"p1"}\n{"id":"q2","pair_id":"p2"}\n')
+    assert [(p["id"], [q["id"] for q in qs]) for p, qs in pairs_with_vqa(tmp_path)] == [
+        ("p1", ["q1"]),
+        ("p2", ["q2"]),
+    ]
+
+
+def test_hf_image_bytes_are_stored_uncompressed_and_the_rest_zstd(built):
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(built["root"] / "formats/hf/data/train-00000-of-00001.parquet").metadata
+    codecs = {
+        meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i).compression
+        for i in range(meta.num_columns)
+    }
+    assert codecs.pop("image.bytes") == "UNCOMPRESSED"
+    assert set(codecs.values()) == {"ZSTD"} and "vqa.list.element.answer" in codecs
 
 
 def test_mmskin_csvs_have_the_documented_columns(built):

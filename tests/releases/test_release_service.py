@@ -193,3 +193,18 @@ def test_the_build_runs_as_a_celery_task_after_commit(
         release = release_service.create_release(name="mmskin", version="1.0.0", user=world.curator)
     release.refresh_from_db()
     assert release.status == "ready", release.error
+
+
+def test_crops_in_the_media_storage_are_hard_linked_not_copied(world, cut):
+    from django.core.files.storage import default_storage
+
+    from curation.models import Pair
+
+    release = cut()
+    root = _root(release)
+    for line in (root / "pairs.jsonl").open():
+        record = json.loads(line)
+        crop = Pair.objects.get(pk=int(record["id"][1:])).panel.image
+        source = default_storage.path(crop)
+        assert (root / record["image"]).samefile(source), record["id"]
+    assert verify(root) == []
