@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,8 +21,30 @@ def _save_crop(png: bytes, crops: Path) -> str:
     return f"crops/{name}"
 
 
-def figure_json(f: FigureInfo, crops: Path) -> dict:
-    """The figures.json record of one figure; crops are written content-addressed."""
+class CropWriter:
+    """Writes each figure's crops as soon as extraction hands them over and drops the bytes,
+    so a long book streams through in bounded memory; remembers the file of every crop."""
+
+    def __init__(self, crops: Path) -> None:
+        self.crops = crops
+        self.files: dict[int, tuple[str, list[str]]] = {}  # id(figure) -> (image, panel images)
+
+    def __call__(self, figures: list[FigureInfo]) -> None:
+        for f in figures:
+            panel_files = [_save_crop(p.image_png, self.crops) for p in f.panels]
+            self.files[id(f)] = (_save_crop(f.image_png, self.crops), panel_files)
+            f.image_png = b""
+            for p in f.panels:
+                p.image_png = b""
+
+
+def figure_json(f: FigureInfo, crops: Path, files: tuple[str, list[str]] | None = None) -> dict:
+    """The figures.json record of one figure; crops are written content-addressed (or were
+    already, by a `CropWriter`, whose file names come in `files`)."""
+    image, panel_images = files or (
+        _save_crop(f.image_png, crops),
+        [_save_crop(p.image_png, crops) for p in f.panels],
+    )
     return {
         "label": f.label,
         "page": f.page,
@@ -29,17 +52,17 @@ def figure_json(f: FigureInfo, crops: Path) -> dict:
         "caption": f.caption,
         "caption_bbox": list(f.caption_bbox) if f.caption_bbox else None,
         "caption_page": f.caption_page,
-        "image": _save_crop(f.image_png, crops),
+        "image": image,
         "panels": [
             {
                 "letter": p.letter,
                 "bbox": list(p.bbox),
                 "subcaption": p.subcaption,
-                "image": _save_crop(p.image_png, crops),
+                "image": panel_image,
                 "modality": p.modality,
                 "modality_confidence": p.modality_confidence,
             }
-            for p in f.panels
+            for p, panel_image in zip(f.panels, panel_images, strict=True)
         ],
         "modality": f.modality,
         "modality_confidence": f.modality_confidence,
@@ -62,19 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes for page chunks")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    try:
-        info = inspect_pdf(args.pdf, max_pages=args.max_pages)
-        figures = extract_book(args.pdf, dpi=args.dpi, workers=args.workers)
-    except PdfError as exc:
-        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
-        return 2
     out = Path(args.out)
     crops = out / "crops"
-    crops.mkdir(parents=True, exist_ok=True)
+    created = not crops.exists()
+    try:
+        info = inspect_pdf(args.pdf, max_pages=args.max_pages)
+        crops.mkdir(parents=True, exist_ok=True)
+        writer = CropWriter(crops)
+        figures = extract_book(args.pdf, dpi=args.dpi, workers=args.workers, on_figures=writer)
+    except PdfError as exc:
+        if created:  # a damaged image found mid-book: leave no half-written crops behind
+            shutil.rmtree(crops, ignore_errors=True)
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        return 2
     doc = {
         "source": str(args.pdf),
         "page_count": info.page_count,
-        "figures": [figure_json(f, crops) for f in figures],
+        "figures": [figure_json(f, crops, writer.files.get(id(f))) for f in figures],
     }
     (out / "figures.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False), "utf-8")
     dt = time.perf_counter() - t0

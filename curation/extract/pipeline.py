@@ -6,6 +6,7 @@ then one linking pass joins figures split across a page break and gathers citati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -250,40 +251,51 @@ def extract_chunk(
     try:
         check_pages(doc, None)
         _check_range(doc, first_page, last_page)
-        sections = Sections(doc)
-        checked: dict[int, str | None] = {}
-        pages: list[PageInfo] = []
-        figures: list[FigureInfo] = []
-        orphans: list[dict] = []
-        mentions: dict[str, list[Mention]] = {}
-        cited_in: dict[str, list[str]] = {}
-        datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
-        apply_hyphenation(datas)
-        style = learn_caption_style(datas)
-        for pd in datas:
-            number = pd.number
-            pd.section = _page_section(sections, pd)
-            pages.append(PageInfo(number, pd.width, pd.height, pd.text, pd.section))
-            pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
-            for p in pairs:
-                section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
-                figures.append(build_figure(doc, pd, p.group, p.caption, section, dpi, p.position))
-            for g in left_groups:
-                orphans.append(_image_orphan(number, g, pd))
-            for c in caption_like:
-                orphans.append(_caption_orphan(number, c, pd))
-            for label, ms in _mentions_with_y(pd, cap_ids).items():
-                mentions.setdefault(label, []).extend(m for m, _ in ms)
-                if label not in cited_in:
-                    box = ms[0][1]
-                    cited_in[label] = sections.path_at(number, box[1] + 1, pd.blocks, x0=box[0])
-        for f in figures:
-            key = annotate.norm_label(f.label)
-            f.mentions = list(mentions.get(key, []))
-            _section_from_citation(f, cited_in.get(key))
-        return ChunkResult(pages, figures, orphans)
+        return _extract_range(doc, Sections(doc), {}, first_page, last_page, dpi)
     finally:
         doc.close()
+
+
+def _extract_range(
+    doc: pymupdf.Document,
+    sections: Sections,
+    checked: dict[int, str | None],
+    first_page: int,
+    last_page: int,
+    dpi: int,
+) -> ChunkResult:
+    """One chunk on an open document; `sections` and `checked` (decoded image streams) may be
+    shared by consecutive chunks of one book, so neither is recomputed per chunk."""
+    pages: list[PageInfo] = []
+    figures: list[FigureInfo] = []
+    orphans: list[dict] = []
+    mentions: dict[str, list[Mention]] = {}
+    cited_in: dict[str, list[str]] = {}
+    datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
+    apply_hyphenation(datas)
+    style = learn_caption_style(datas)
+    for pd in datas:
+        number = pd.number
+        pd.section = _page_section(sections, pd)
+        pages.append(PageInfo(number, pd.width, pd.height, pd.text, pd.section))
+        pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
+        for p in pairs:
+            section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
+            figures.append(build_figure(doc, pd, p.group, p.caption, section, dpi, p.position))
+        for g in left_groups:
+            orphans.append(_image_orphan(number, g, pd))
+        for c in caption_like:
+            orphans.append(_caption_orphan(number, c, pd))
+        for label, ms in _mentions_with_y(pd, cap_ids).items():
+            mentions.setdefault(label, []).extend(m for m, _ in ms)
+            if label not in cited_in:
+                box = ms[0][1]
+                cited_in[label] = sections.path_at(number, box[1] + 1, pd.blocks, x0=box[0])
+    for f in figures:
+        key = annotate.norm_label(f.label)
+        f.mentions = list(mentions.get(key, []))
+        _section_from_citation(f, cited_in.get(key))
+    return ChunkResult(pages, figures, orphans)
 
 
 def _edges(box: Box, pd: PageData) -> dict[str, bool]:
@@ -436,30 +448,55 @@ def link_book(
 
 
 def extract_book(
-    path: str | Path, *, dpi: int = 150, workers: int = 1, chunk_pages: int = 40
+    path: str | Path,
+    *,
+    dpi: int = 150,
+    workers: int = 1,
+    chunk_pages: int = 40,
+    on_figures: Callable[[list[FigureInfo]], None] | None = None,
 ) -> list[FigureInfo]:
     """Whole book in one call: chunks, then the link pass; mentions filled in.
 
-    With `workers` > 1 the chunks run in that many processes, as the platform's task queue would
-    run them; `workers=1` reads the book as a single chunk. Do not ask for workers inside a
-    daemonic process (a Celery prefork child): queue `extract_chunk` tasks there instead.
+    The book is read `chunk_pages` pages at a time, so only one chunk's pages are held in
+    memory. With `workers` > 1 the chunks run in that many processes, as the platform's task
+    queue would run them. Do not ask for workers inside a daemonic process (a Celery prefork
+    child): queue `extract_chunk` tasks there instead.
+
+    The returned figures hold their crops as PNG bytes, which is most of the memory a long book
+    takes. `on_figures(figures)` is called with each chunk's figures (and then with those the
+    link pass joins across page breaks) as soon as they exist, before mentions are attached: a
+    caller that writes the crops out there and empties `image_png` streams a book of any length
+    through bounded memory (the CLI does).
     """
-    info_doc = open_pdf(path)
+    doc = open_pdf(path)
     try:
-        check_pages(info_doc, None)
-        n = info_doc.page_count
-    finally:
-        info_doc.close()
-    if workers <= 1:
-        chunks = [extract_chunk(path, 1, n, dpi=dpi)]
-    else:
+        check_pages(doc, None)
+        n = doc.page_count
         ranges = [(a, min(a + chunk_pages - 1, n)) for a in range(1, n + 1, chunk_pages)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(extract_chunk, path, a, b, dpi=dpi) for a, b in ranges]
-            chunks = [f.result() for f in futures]
-    found = [f for c in chunks for f in c.figures]
-    orphans = [o for c in chunks for o in c.orphans]
+        found: list[FigureInfo] = []
+        orphans: list[dict] = []
+
+        def take(chunk: ChunkResult) -> None:
+            if on_figures is not None:
+                on_figures(chunk.figures)
+            found.extend(chunk.figures)
+            orphans.extend(chunk.orphans)
+
+        if workers <= 1:
+            sections = Sections(doc)
+            checked: dict[int, str | None] = {}
+            for a, b in ranges:
+                take(_extract_range(doc, sections, checked, a, b, dpi))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(extract_chunk, path, a, b, dpi=dpi) for a, b in ranges]
+                for f in futures:
+                    take(f.result())
+    finally:
+        doc.close()
     link = link_book(path, [FigureRef(f.label, f.page) for f in found], orphans, dpi=dpi)
+    if on_figures is not None:
+        on_figures(link.figures)
     figures = found + link.figures
     for f in figures:
         f.mentions = list(link.mentions.get(f.label, []))

@@ -9,6 +9,9 @@ mentions ((label, page, paragraph) triples), caption exact match, modality per p
 sex per figure, and false figures on tables and decorative images; a summary table gives one
 row per producer and style, and per producer overall. Speed is pages per second of
 `extract_book` against bare PyMuPDF reading every page's text and rendering it at the same dpi.
+Peak memory is the maximum resident set size (VmHWM) of `python -m curation.extract` run as a
+child process on a `--memory-pages` (default 1,000) page book, reported by the child itself, so
+the benchmark's own memory is not counted; the target is under 500 MB.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -175,6 +179,66 @@ def bare_pymupdf(path: Path, dpi: int) -> float:
     return time.perf_counter() - t0
 
 
+# The child reports its own peak: VmHWM, the high-water mark of the resident set of its address
+# space, which exec starts afresh. ru_maxrss from wait4() or RUSAGE_CHILDREN is not used: Linux
+# carries the parent's peak over fork and exec into the child's ru_maxrss (a 300 MB parent makes
+# a child that only imports the extractor report 311 MB instead of 82 MB).
+_CHILD = """
+import sys
+from curation.extract.__main__ import main
+rc = main(sys.argv[1:]) if len(sys.argv) > 1 else 0
+with open("/proc/self/status") as fh:
+    print("VmHWM_kB", fh.read().split("VmHWM:")[1].split()[0])
+sys.exit(rc)
+"""
+
+
+def _child_peak(args: list[str], log_path: Path) -> tuple[int, float, float]:
+    """Run the extraction CLI with ARGS in a child process; (exit code, its peak RSS in MB,
+    seconds). With no ARGS the child only imports the extractor."""
+    with open(log_path, "w+") as log:
+        t0 = time.perf_counter()
+        rc = subprocess.run(
+            [sys.executable, "-c", _CHILD, *args], cwd=ROOT, stdout=log, stderr=log
+        ).returncode
+        seconds = time.perf_counter() - t0
+        log.seek(0)
+        text = log.read()
+    found = re.findall(r"^VmHWM_kB (\d+)$", text, re.M)
+    if rc != 0 or not found:
+        raise RuntimeError(f"extraction child failed ({rc}): {text[-2000:]}")
+    return rc, int(found[-1]) / 1024, seconds
+
+
+def peak_memory(pages: int, seed: int, dpi: int, workdir: Path) -> dict:
+    """Peak memory of the extraction CLI on a `pages`-page book (PyMuPDF producer)."""
+    path = workdir / f"memory-{pages}.pdf"
+    gold = generate_book(path, chapters=chapters_for_pages(pages), pages_per_chapter=6, seed=seed)
+    out = workdir / "memory-out"
+    log = workdir / "memory.log"
+    _, base_mb, _ = _child_peak([], log)
+    _, peak_mb, seconds = _child_peak([str(path), "--out", str(out), "--dpi", str(dpi)], log)
+    found = len(json.loads((out / "figures.json").read_text())["figures"])
+    return {
+        "pages": gold.page_count,
+        "gold_figures": len(gold.figures),
+        "figures": found,
+        "peak_rss_mb": peak_mb,
+        "imports_rss_mb": base_mb,
+        "seconds": seconds,
+    }
+
+
+def print_memory(mem: dict) -> None:
+    print(
+        f"\n== Peak memory, {mem['pages']}-page book ({mem['figures']} figures found, "
+        f"{mem['gold_figures']} in gold): `python -m curation.extract` in a child process, "
+        f"peak RSS {mem['peak_rss_mb']:.0f} MB (target < 500 MB; interpreter and imports alone "
+        f"{mem['imports_rss_mb']:.0f} MB) in {mem['seconds']:.1f} s, "
+        f"{mem['pages'] / mem['seconds']:.1f} pages/s with crops written"
+    )
+
+
 def run(
     styles: list[str], pages: int, seed: int, dpi: int, workdir: Path, producer: str = "pymupdf"
 ) -> dict:
@@ -299,9 +363,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dpi", type=int, default=150)
     ap.add_argument("--json", default=None, help="also write the numbers here")
     ap.add_argument("--quiet", action="store_true", help="print the summary table only")
+    ap.add_argument(
+        "--memory-pages",
+        type=int,
+        default=1000,
+        help="pages of the book whose extraction peak memory is measured (0: skip)",
+    )
     args = ap.parse_args(argv)
     producers = list(PRODUCERS) if args.producer == "all" else [args.producer]
+    mem = None
     with tempfile.TemporaryDirectory() as tmp:
+        if args.memory_pages > 0:
+            mem = peak_memory(args.memory_pages, args.seed, args.dpi, Path(tmp))
         report = {}
         for producer in producers:
             for seed in range(args.seed, args.seed + args.seeds):
@@ -310,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         print_report(report)
     print_summary(report)
+    if mem is not None:
+        print_memory(mem)
     if args.json:
         flat = {
             s: {
@@ -326,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             for s, r in report.items()
         }
+        if mem is not None:
+            flat["memory"] = mem
         Path(args.json).write_text(json.dumps(flat, indent=1))
     return 0
 

@@ -102,3 +102,15 @@ def test_rotated_page_crops_the_right_region(tmp_path):
     img = Image.open(io.BytesIO(fig.image_png)).convert("RGB")
     assert img.size[0] < img.size[1]  # shown as the reader sees the rotated page
     assert img.getpixel((img.width // 2, img.height // 2)) == (200, 50, 50)
+
+
+def test_book_streams_in_chunks(small_book):
+    """Chunked reading (bounded memory) gives the one-chunk result; `on_figures` sees every
+    figure, with its crops, before the book is done."""
+    path, gold = small_book
+    seen = []
+    chunked = extract_book(path, chunk_pages=2, on_figures=seen.extend)
+    whole = extract_book(path, chunk_pages=gold.page_count)
+    assert chunked == whole
+    assert sorted(f.label for f in seen) == sorted(f.label for f in whole)
+    assert all(f.image_png and all(p.image_png for p in f.panels) for f in seen)
