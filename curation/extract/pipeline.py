@@ -14,6 +14,7 @@ import pymupdf
 from PIL import Image
 
 from . import annotate, imagecues
+from .crop import page_clip
 from .errors import PdfError
 from .layout import (
     Caption,
@@ -53,7 +54,10 @@ from .reader import (
     check_images,
     read_blocks,
     read_images,
-    unrotated_rect,
+    reading_inverse,
+    reading_matrix,
+    reading_rect,
+    to_pdf_box,
 )
 from .validate import check_pages, open_pdf
 
@@ -71,21 +75,26 @@ def render(page: pymupdf.Page, box: Box, dpi: int) -> bytes:
 
 
 def render_pixmap(page: pymupdf.Page, box: Box, dpi: int) -> pymupdf.Pixmap:
-    """The page region as an RGB pixmap."""
-    # Boxes are in unrotated page space; the pixmap clip is in the rotated (displayed) one.
-    clip = pymupdf.Rect(box) * page.rotation_matrix
+    """The page region (a box in PyMuPDF's page coordinates) as an RGB pixmap, turned as the
+    page is displayed."""
+    clip = page_clip(page, box)
+    if clip is None:
+        raise ValueError(f"box {list(box)} lies outside page {page.number + 1}")
     return page.get_pixmap(clip=clip, dpi=dpi, alpha=False)
 
 
 def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
-    """Page reader step: blocks, usable image placements (decoded once) and plain text."""
+    """Page reader step: blocks, usable image placements (decoded once) and plain text, in the
+    page's reading space (upright as its text reads; see `reading_matrix`)."""
     page = doc[number - 1]
-    blocks = read_blocks(page)
-    images = read_images(page)
+    matrix = reading_matrix(page)
+    blocks = read_blocks(page, matrix)
+    images = read_images(page, matrix=matrix)
     check_images(doc, number, images, checked)
     text = "\n\n".join(b.text for b in blocks)
-    frame = unrotated_rect(page)
-    return PageData(number, frame.width, frame.height, blocks, images, text)
+    frame = reading_rect(page, matrix)
+    to_pdf = reading_inverse(matrix)
+    return PageData(number, frame.width, frame.height, blocks, images, text, to_pdf=to_pdf)
 
 
 def build_figure(
@@ -97,8 +106,13 @@ def build_figure(
     dpi: int,
     position: str = "below",
     caption_page: int | None = None,
+    caption_to_pdf: pymupdf.Matrix | None = None,
 ) -> FigureInfo:
-    """Panel splitter and annotator: letters, sub-captions, crops, modality and demographics."""
+    """Panel splitter and annotator: letters, sub-captions, crops, modality and demographics.
+
+    Geometry comes in the page's reading space and leaves in PyMuPDF's page coordinates; a
+    caption from another page brings that page's `caption_to_pdf`.
+    """
     page = doc[pd.number - 1]
     cap_text = caption.text
     _, subs = annotate.split_subcaptions(cap_text)
@@ -125,6 +139,7 @@ def build_figure(
             flags.append("letters_mismatch")
     fig_mod, fig_conf = annotate.modality_from_text(body)
     panels: list[PanelInfo] = []
+    boxes = [pd.pdf_box(b) for b in boxes]
     for i, (pl, box, letter) in enumerate(zip(group.panels, boxes, letters, strict=True)):
         pix = render_pixmap(page, box, dpi)
         png = pix.tobytes("png")
@@ -140,7 +155,10 @@ def build_figure(
     mods = {p.modality for p in panels}
     modality = panels[0].modality if len(mods) == 1 else "mixed"
     confidence = min(p.modality_confidence for p in panels)
-    image_png = panels[0].image_png if n == 1 else render(page, group.bbox, dpi)
+    fig_box = pd.pdf_box(group.bbox)
+    other_page = caption_page is not None and caption_page != pd.number
+    cap_matrix = caption_to_pdf if other_page else pd.to_pdf
+    image_png = panels[0].image_png if n == 1 else render(page, fig_box, dpi)
     age, sex = annotate.age_sex(cap_text)
     if position != "below":
         flags.append(f"caption_{position}")
@@ -149,9 +167,9 @@ def build_figure(
     return FigureInfo(
         label=caption.label,
         page=pd.number,
-        bbox=_box(group.bbox),
+        bbox=_box(fig_box),
         caption=cap_text,
-        caption_bbox=_box(caption.bbox),
+        caption_bbox=_box(to_pdf_box(caption.bbox, cap_matrix)),
         image_png=image_png,
         panels=panels,
         modality=modality,
@@ -277,7 +295,7 @@ def _extract_range(
     for pd in datas:
         number = pd.number
         pd.section = _page_section(sections, pd)
-        pages.append(PageInfo(number, pd.width, pd.height, pd.text, pd.section))
+        pages.append(PageInfo(number, *pd.pdf_size, pd.text, pd.section))
         pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
         for p in pairs:
             section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
@@ -397,6 +415,7 @@ def link_book(
             img = images[ii]
             pd = read_page(doc, img["page"], checked)
             caption = _orphan_caption(cap)
+            cap_to_pdf = reading_inverse(reading_matrix(doc[cap["page"] - 1]))
             position = "below" if img["page"] < cap["page"] else "above"
             # Panels set wider apart than the merge gap are separate orphans on that page.
             pairing = Pairing(_orphan_group(img), caption, position)
@@ -410,7 +429,15 @@ def link_book(
             group = pairing.group
             section = sections.path_at(img["page"], group.bbox[1], x0=group.bbox[0])
             fig = build_figure(
-                doc, pd, group, caption, section, dpi, position, caption_page=cap["page"]
+                doc,
+                pd,
+                group,
+                caption,
+                section,
+                dpi,
+                position,
+                caption_page=cap["page"],
+                caption_to_pdf=cap_to_pdf,
             )
             joined.append(fig)
             known[key] = fig.label
@@ -419,14 +446,17 @@ def link_book(
         datas = []
         for number in range(1, doc.page_count + 1):
             page = doc[number - 1]
+            matrix = reading_matrix(page)
+            frame = reading_rect(page, matrix)
             datas.append(
                 PageData(
                     number,
-                    unrotated_rect(page).width,
-                    unrotated_rect(page).height,
-                    read_blocks(page),
-                    read_images(page, xrefs=False),
+                    frame.width,
+                    frame.height,
+                    read_blocks(page, matrix),
+                    read_images(page, xrefs=False, matrix=matrix),
                     "",
+                    to_pdf=reading_inverse(matrix),
                 )
             )
         apply_hyphenation(datas)

@@ -63,6 +63,8 @@ class Placement:
 
 @dataclass
 class PageData:
+    """A page in its reading space (see `reading_matrix`): upright as its text reads."""
+
     number: int
     width: float
     height: float
@@ -70,11 +72,77 @@ class PageData:
     images: list[Placement]
     text: str
     section: list[str] = field(default_factory=list)
+    # Reading space -> PyMuPDF's page coordinates; None when they are the same (unrotated
+    # pages, and rotated ones whose text runs upright before the rotation).
+    to_pdf: pymupdf.Matrix | None = None
+
+    def pdf_box(self, box: Box) -> Box:
+        """A box of this page in PyMuPDF's page coordinates, the contract's space."""
+        return to_pdf_box(box, self.to_pdf)
+
+    @property
+    def pdf_size(self) -> tuple[float, float]:
+        r = pymupdf.Rect(0, 0, self.width, self.height)
+        if self.to_pdf is not None:
+            r = r * self.to_pdf
+        return r.width, r.height
+
+
+def to_pdf_box(box: Box, matrix: pymupdf.Matrix | None) -> Box:
+    if matrix is None:
+        return tuple(box)  # type: ignore[return-value]
+    r = pymupdf.Rect(box) * matrix
+    return (round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2))
 
 
 def unrotated_rect(page: pymupdf.Page) -> pymupdf.Rect:
     """The page in the coordinates text and image boxes come in: before /Rotate is applied."""
     return pymupdf.Rect(0, 0, page.cropbox.width, page.cropbox.height)
+
+
+TEXT_FLAGS = (
+    pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES & ~pymupdf.TEXT_PRESERVE_LIGATURES
+)
+
+
+def reading_matrix(page: pymupdf.Page, lines: list[dict] | None = None) -> pymupdf.Matrix:
+    """Matrix from PyMuPDF's page coordinates to the space the layout is read in.
+
+    PyMuPDF reports every box in the unrotated page (only `page.rect` turns with /Rotate). The
+    layout rules (caption below, panels left to right, columns) need the page upright as its
+    text reads. A page drawn normally and then given /Rotate reads upright before the rotation:
+    identity. A landscape page whose content was drawn turned so that /Rotate sets it upright
+    (scanners, landscape figures in a portrait book) reads upright after it: the page's
+    rotation matrix. The text's own direction decides; a page without text stays unrotated.
+    """
+    if page.rotation % 360 == 0:
+        return pymupdf.Identity
+    if lines is None:
+        raw = page.get_text("dict", flags=TEXT_FLAGS)
+        lines = [ln for b in raw["blocks"] if b.get("type", 0) == 0 for ln in b["lines"]]
+    m = page.rotation_matrix
+    before = after = 0
+    for ln in lines:
+        dx, dy = ln["dir"]
+        n = sum(len(s["text"].strip()) for s in ln["spans"])
+        before += n if dx > 0.9 else 0
+        after += n if dx * m.a + dy * m.c > 0.9 else 0
+    return pymupdf.Matrix(m) if after > before else pymupdf.Identity
+
+
+def reading_rect(page: pymupdf.Page, matrix: pymupdf.Matrix | None = None) -> pymupdf.Rect:
+    """The page's frame in its reading space."""
+    m = reading_matrix(page) if matrix is None else matrix
+    return unrotated_rect(page) * m
+
+
+def _is_identity(m: pymupdf.Matrix) -> bool:
+    return tuple(m) == tuple(pymupdf.Identity)
+
+
+def reading_inverse(matrix: pymupdf.Matrix) -> pymupdf.Matrix | None:
+    """Reading space back to PyMuPDF's page coordinates, None for the identity."""
+    return None if _is_identity(matrix) else ~pymupdf.Matrix(matrix)
 
 
 def _is_bold(span: dict) -> bool:
@@ -220,14 +288,20 @@ def apply_hyphenation(pages: list[PageData]) -> Hyphenation:
     return hy
 
 
-def read_blocks(page: pymupdf.Page) -> list[Block]:
-    """Text blocks in PyMuPDF's order, each with joined text and its spans."""
+def read_blocks(page: pymupdf.Page, matrix: pymupdf.Matrix | None = None) -> list[Block]:
+    """Text blocks in PyMuPDF's order, each with joined text and its spans, boxed in the page's
+    reading space (`matrix`, found from the text when not given)."""
     blocks = []
     # Ligatures are expanded ("fi", not U+FB01) so that vocabulary and label rules match.
-    flags = (
-        pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES & ~pymupdf.TEXT_PRESERVE_LIGATURES
-    )
-    raw = page.get_text("dict", flags=flags)
+    raw = page.get_text("dict", flags=TEXT_FLAGS)
+    if matrix is None:
+        lines = [ln for b in raw["blocks"] if b.get("type", 0) == 0 for ln in b["lines"]]
+        matrix = reading_matrix(page, lines)
+    turn = None if _is_identity(matrix) else matrix
+
+    def box_of(bbox) -> pymupdf.Rect:
+        return pymupdf.Rect(bbox) * turn if turn is not None else pymupdf.Rect(bbox)
+
     for b in raw["blocks"]:
         if b.get("type", 0) != 0:
             continue
@@ -236,11 +310,10 @@ def read_blocks(page: pymupdf.Page) -> list[Block]:
             box = pymupdf.Rect()
             for ln in run:
                 lines.append("".join(s["text"] for s in ln["spans"]))
-                box |= ln["bbox"]
+                box |= box_of(ln["bbox"])
                 for s in ln["spans"]:
-                    spans.append(
-                        Span(s["text"], s["font"], s["size"], _is_bold(s), tuple(s["bbox"]))
-                    )
+                    sb = tuple(box_of(s["bbox"])) if turn is not None else tuple(s["bbox"])
+                    spans.append(Span(s["text"], s["font"], s["size"], _is_bold(s), sb))
             text = join_lines(lines)
             if not text:
                 continue
@@ -265,18 +338,23 @@ def _size_runs(lines: list[dict]) -> list[list[dict]]:
     return runs
 
 
-def read_images(page: pymupdf.Page, *, xrefs: bool = True) -> list[Placement]:
-    """Raster placements worth considering as figure panels.
+def read_images(
+    page: pymupdf.Page, *, xrefs: bool = True, matrix: pymupdf.Matrix | None = None
+) -> list[Placement]:
+    """Raster placements worth considering as figure panels, boxed in the reading space.
 
     Without `xrefs` PyMuPDF need not hash every image to find its object, which is enough when
     only the geometry matters (the citation scan of `link_book`).
     """
-    frame = unrotated_rect(page)
+    m = reading_matrix(page) if matrix is None else matrix
+    turn = None if _is_identity(m) else m
+    frame = reading_rect(page, m)
     area = frame.width * frame.height
     raw: list[Placement] = []
     seen: set[Box] = set()
     for info in page.get_image_info(xrefs=xrefs):
-        r = pymupdf.Rect(info["bbox"]) & frame
+        r = pymupdf.Rect(info["bbox"])
+        r = (r * turn if turn is not None else r) & frame
         if r.is_empty or r.width < 1 or r.height < 1:
             continue
         box = (round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2))
@@ -387,9 +465,16 @@ class Sections:
         self.from_fonts = not self.entries
         self._located: set[int] = set()
         self._scanned = 0
+        self._frames: dict[int, pymupdf.Rect] = {}
 
     def _col(self, page_no: int, x0: float) -> int:
-        return int(x0 >= unrotated_rect(self.doc[page_no - 1]).width / 2 - 5)
+        return int(x0 >= self._frame(page_no).width / 2 - 5)
+
+    def _frame(self, page_no: int) -> pymupdf.Rect:
+        frame = self._frames.get(page_no)
+        if frame is None:
+            frame = self._frames[page_no] = reading_rect(self.doc[page_no - 1])
+        return frame
 
     def _locate(self, page_no: int, blocks: list[Block] | None) -> None:
         if page_no in self._located:
@@ -407,7 +492,7 @@ class Sections:
             # Best match: a heading-length block (not a paragraph that merely starts with the
             # same words, nor the running head), else any block starting with the title.
             best: tuple[int, Block] | None = None
-            height = unrotated_rect(self.doc[pno - 1]).height
+            height = self._frame(pno).height
             for b in blocks:
                 bt = _norm(b.text)
                 if not key or not (bt.startswith(key) or (key.startswith(bt) and len(bt) > 3)):
@@ -435,7 +520,7 @@ class Sections:
             body = max(sizes, key=lambda k: sizes[k])
             found = []
             for b in blocks:
-                if b.bbox[3] < 50 or b.bbox[1] > unrotated_rect(page).height - 50:
+                if b.bbox[3] < 50 or b.bbox[1] > self._frame(self._scanned).height - 50:
                     continue
                 if len(b.text) > 90 or len(b.lines) > 2 or not b.spans[0].bold:
                     continue
