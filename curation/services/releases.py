@@ -303,10 +303,13 @@ def run_build(release_id: int, token: str) -> bool:
         release.build_started_at = timezone.now()
         release.save(update_fields=["phase", "progress", "build_started_at"])
 
-    _clear_attempts(release_id)  # a killed attempt's leftovers, and this attempt's own
     workdir = _building_dir(release, token)
-    workdir.mkdir(parents=True)
     try:
+        # A killed attempt's leftovers, and this attempt's own. Inside the ``try``: a folder
+        # that cannot be cleared fails the build for the curator to see, rather than leaving
+        # it "building" with its message already acknowledged.
+        _clear_attempts(release_id)
+        workdir.mkdir(parents=True)
         result = _build_into(release, token, workdir)
         return _publish(release_id, token, workdir, result)
     except Exception as exc:

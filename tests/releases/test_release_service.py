@@ -208,3 +208,14 @@ def test_crops_in_the_media_storage_are_hard_linked_not_copied(world, cut):
         source = default_storage.path(crop)
         assert (root / record["image"]).samefile(source), record["id"]
     assert verify(root) == []
+
+
+def test_an_attempt_folder_that_cannot_be_made_fails_the_build_visibly(world):
+    release = release_service.create_release(name="mmskin", version="1.0.0", user=world.curator)
+    building = release_service.releases_root() / ".building"
+    building.mkdir(parents=True)
+    # A file where the attempt's folder goes: it cannot be cleared away nor made a folder.
+    (building / f"{release.pk}-{release.build_token}").write_text("in the way")
+    assert release_service.run_build(release.pk, release.build_token) is False
+    release.refresh_from_db()
+    assert release.status == "failed" and "FileExistsError" in release.error
