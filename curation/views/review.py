@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -100,7 +99,6 @@ class PairReviewView(RoleRequiredView):
             "reviews": review_service.reviews_of(pair_id)
             if ctx.pair.status == Pair.Status.DISPUTED and adjudicator
             else [],
-            "proposed_json": json.dumps(ctx.pair.proposed, ensure_ascii=False),
             **extra,
         }
         return render(request, "review/pair.html", context, status=status)

@@ -214,21 +214,35 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
-def cpu_seconds(processes) -> float:
-    total = 0.0
-    for proc in processes:
-        try:
-            times = proc.cpu_times()
-        except Exception:  # the process ended
-            continue
-        total += times.user + times.system
-    return total
-
-
-def postgres_processes():
+def cpu_snapshot(server_pid: int) -> list[dict[int, float]]:
+    """CPU seconds used so far by each gunicorn, Postgres and benchmark process, by pid."""
     import psutil
 
-    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "") == "postgres"]
+    master = psutil.Process(server_pid)
+    groups = (
+        [master, *master.children(recursive=True)],
+        [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "") == "postgres"],
+        [psutil.Process()],
+    )
+    snapshot = []
+    for group in groups:
+        used = {}
+        for proc in group:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:  # it ended
+                continue
+            used[proc.pid] = times.user + times.system
+        snapshot.append(used)
+    return snapshot
+
+
+def cpu_spent(before: list[dict], after: list[dict]) -> list[float]:
+    """Per group, CPU seconds between two snapshots (a process new since counts from zero)."""
+    return [
+        sum(t - start.get(pid, 0.0) for pid, t in end.items())
+        for start, end in zip(before, after, strict=True)
+    ]
 
 
 def seed_reviews(expert_ids: list[int]) -> int:
@@ -401,8 +415,6 @@ def main() -> None:
 
     import socket
 
-    import psutil
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -433,15 +445,12 @@ def main() -> None:
         if barrier is not None:
             barrier.wait()
         logins = time.perf_counter() - login_start
-        gunicorn = [psutil.Process(server.pid), *psutil.Process(server.pid).children()]
-        postgres = postgres_processes()
-        me = [psutil.Process()]
-        cpu0 = [cpu_seconds(group) for group in (gunicorn, postgres, me)]
+        cpu0 = cpu_snapshot(server.pid)
         start = time.perf_counter()
         for e in experts:
             e.join()
         wall = time.perf_counter() - start
-        cpu1 = [cpu_seconds(group) for group in (gunicorn, postgres, me)]
+        cpu1 = cpu_snapshot(server.pid)
     finally:
         server.terminate()
         server.wait(30)
@@ -459,11 +468,10 @@ def main() -> None:
     decided = Pair.objects.filter(pk__in=submitted).exclude(status="proposed").count()
     lost = sum(1 for p in submitted if reviews[p] != 1) + (len(submitted) - decided)
     requests = sum(len(results[k]) for k in ("next", "page", "submit"))
-    spent = zip(cpu0, cpu1, strict=True)
-    server_cpu, pg_cpu, client_cpu = ((b - a) * 1000 / requests for a, b in spent)
+    server_cpu, pg_cpu, client_cpu = (x * 1000 / requests for x in cpu_spent(cpu0, cpu1))
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    threads = f"x{args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else ""
+    threads = f" x {args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else ""
     print(f"\n{args.experts} experts x {args.cycles} cycles, gunicorn {args.gunicorn_workers} "
           f"{args.worker_class} workers{threads}, {os.cpu_count()} CPUs shared by clients, "
           f"server and Postgres; load average {load}")  # fmt: skip
