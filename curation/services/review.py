@@ -289,26 +289,44 @@ def _clean(changes: dict) -> dict:
     return clean
 
 
+_LOCK_SQL = """
+SELECT p.*, c.user_id AS claim_user_id, c.created_at AS claim_created_at,
+       (SELECT s.reviews_per_item FROM {settings} s WHERE s.id = 1) AS reviews_needed
+FROM {pair} p
+LEFT JOIN {claim} c ON c.item_type = %s AND c.item_id = p.id AND c.expires_at > %s
+WHERE p.id = %s
+FOR UPDATE OF p
+"""
+
+
 def _lock_for_write(pair_id: int, user, version: int) -> tuple[Pair, Claim | None]:
     """Lock the pair, check who holds it and its version; one query when all is well.
 
-    The live claim and the project's reviews-per-item ride along as subqueries of the locking
-    read (``pair.reviews_needed``), so a decision does not pay a round trip for each.
+    The live claim and the project's reviews-per-item ride along with the locking read
+    (``pair.reviews_needed``), so a decision does not pay a round trip for each.
     """
     now = timezone.now()
-    live = Claim.objects.filter(item_type=ITEM, item_id=OuterRef("pk"), expires_at__gt=now)
-    pair = (
-        Pair.objects.select_for_update()
-        .filter(pk=pair_id)
-        .annotate(
-            claim_user_id=Subquery(live.values("user_id")[:1]),
-            claim_created_at=Subquery(live.values("created_at")[:1]),
-            reviews_needed=Subquery(
-                ProjectSettings.objects.filter(pk=1).values("reviews_per_item")[:1]
-            ),
+    if connection.vendor == "postgresql":  # plain SQL: a third of the ORM's cost here
+        sql = _LOCK_SQL.format(
+            settings=ProjectSettings._meta.db_table,
+            pair=Pair._meta.db_table,
+            claim=Claim._meta.db_table,
         )
-        .first()
-    )
+        pair = next(iter(Pair.objects.raw(sql, [ITEM, now, pair_id])), None)
+    else:
+        live = Claim.objects.filter(item_type=ITEM, item_id=OuterRef("pk"), expires_at__gt=now)
+        pair = (
+            Pair.objects.select_for_update()
+            .filter(pk=pair_id)
+            .annotate(
+                claim_user_id=Subquery(live.values("user_id")[:1]),
+                claim_created_at=Subquery(live.values("created_at")[:1]),
+                reviews_needed=Subquery(
+                    ProjectSettings.objects.filter(pk=1).values("reviews_per_item")[:1]
+                ),
+            )
+            .first()
+        )
     if pair is None:
         raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
     claim = None
