@@ -115,6 +115,8 @@ def group_images(page: PageData) -> list[Group]:
             i = parent[i]
         return i
 
+    loose: set[tuple[int, int]] = set()  # joins across a gutter wider than MERGE_GAP
+    joins: list[tuple[int, int]] = []
     for i in range(len(imgs)):
         for j in range(i + 1, len(imgs)):
             a, b = imgs[i].bbox, imgs[j].bbox
@@ -139,16 +141,23 @@ def group_images(page: PageData) -> list[Group]:
                 if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= max(MERGE_GAP, gap_r):
                     gap = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
                     join = not _gap_has_text(gap, page.blocks)
+                    if join and -h > MERGE_GAP:
+                        loose.add((i, j))
                 elif col and h > 0.5 * min(a[2] - a[0], b[2] - b[0]) and -v <= MERGE_GAP:
                     gap = (max(a[0], b[0]), min(a[3], b[3]), min(a[2], b[2]), max(a[1], b[1]))
                     join = not _gap_has_text(gap, page.blocks)
             if join:
+                joins.append((i, j))
                 parent[find(i)] = find(j)
-    clusters: dict[int, list[Placement]] = {}
-    for i, p in enumerate(imgs):
-        clusters.setdefault(find(i), []).append(p)
+    found: dict[int, list[int]] = {}
+    for i in range(len(imgs)):
+        found.setdefault(find(i), []).append(i)
+    clusters = list(found.values())
+    if loose:
+        clusters = _undo_loose_joins(clusters, joins, loose, imgs, page)
     groups = []
-    for members in clusters.values():
+    for idx in clusters:
+        members = [imgs[i] for i in idx]
         order = reading_order([m.bbox for m in members])
         panels = [members[i] for i in order]
         box = panels[0].bbox
@@ -157,6 +166,69 @@ def group_images(page: PageData) -> list[Group]:
         groups.append(Group(panels, box))
     groups.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return groups
+
+
+def _undo_loose_joins(
+    clusters: list[list[int]],
+    joins: list[tuple[int, int]],
+    loose: set[tuple[int, int]],
+    imgs: list[Placement],
+    page: PageData,
+) -> list[list[int]]:
+    """Re-cluster without the wide-gutter joins any cluster whose box holds real text outside
+    its panels: equal, aligned pictures in two neighbouring columns (a narrow column gutter)
+    are two figures, and the caption under the shorter one lies inside their union."""
+    out: list[list[int]] = []
+    for idx in clusters:
+        members = set(idx)
+        if len(idx) < 2 or not any(i in members and j in members for i, j in loose):
+            out.append(idx)
+            continue
+        box = imgs[idx[0]].bbox
+        for i in idx[1:]:
+            box = union(box, imgs[i].bbox)
+        if not _text_outside_panels(box, [imgs[i].bbox for i in idx], page):
+            out.append(idx)
+            continue
+        strict = [(i, j) for i, j in joins if i in members and j in members and (i, j) not in loose]
+        out.extend(_components(idx, strict))
+    return out
+
+
+def _components(nodes: list[int], edges: list[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of `nodes` under `edges`, each in the nodes' order."""
+    parent = {i: i for i in nodes}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in edges:
+        parent[find(i)] = find(j)
+    parts: dict[int, list[int]] = {}
+    for i in nodes:
+        parts.setdefault(find(i), []).append(i)
+    return list(parts.values())
+
+
+def _text_outside_panels(box: Box, panels: list[Box], page: PageData) -> bool:
+    """Whether real text (not a panel letter) lies inside `box` but on none of its panels."""
+    for b in page.blocks:
+        if not intersects(box, b.bbox) or is_panel_letter(b):
+            continue
+        for s in b.spans:
+            t = s.text.strip()
+            if not t or PANEL_LETTER.match(t):
+                continue
+            cx, cy = (s.bbox[0] + s.bbox[2]) / 2, (s.bbox[1] + s.bbox[3]) / 2
+            inside_box = box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+            on_panel = any(
+                p[0] - 2 <= cx <= p[2] + 2 and p[1] - 2 <= cy <= p[3] + 2 for p in panels
+            )
+            if inside_box and not on_panel:
+                return True
+    return False
 
 
 TABLE_START = re.compile(r"^\s*(?:Table|TABLE|Tab\.)\s*[A-Z]?\d")

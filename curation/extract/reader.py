@@ -305,7 +305,12 @@ def read_blocks(page: pymupdf.Page, matrix: pymupdf.Matrix | None = None) -> lis
     for b in raw["blocks"]:
         if b.get("type", 0) != 0:
             continue
-        for run in _size_runs(b["lines"]):
+        runs = [
+            para
+            for run in _size_runs(b["lines"])
+            for para in _paragraphs(run, [box_of(ln["bbox"]) for ln in run])
+        ]
+        for run in runs:
             lines, spans = [], []
             box = pymupdf.Rect()
             for ln in run:
@@ -336,6 +341,45 @@ def _size_runs(lines: list[dict]) -> list[list[dict]]:
         else:
             runs[-1].append(ln)
     return runs
+
+
+PARA_END = re.compile(r"[.!?:][\"'\u201d)\]]?$")
+PARA_START = re.compile(r"^[\"'\u201c(\[]?[A-Z0-9]")
+
+
+def _paragraphs(lines: list[dict], boxes: list[pymupdf.Rect]) -> list[list[dict]]:
+    """Split a block where a new paragraph starts with a first-line indent: books that set
+    paragraphs without space between them (Chromium's print of such a book gave MuPDF one
+    block for two paragraphs, and the citation of the second went to the first).
+
+    A line starts a paragraph when it is indented by 0.6 to 4 em from the block's left edge,
+    the line before it sits on that edge and ends a sentence, it starts like a sentence, and
+    the indent is the block's convention: its first line has the same indent, or the line
+    after returns to the edge. A hanging-indent caption (later lines indented) is not split.
+    """
+    if len(lines) < 2:
+        return [lines]
+    left = min(b.x0 for b in boxes)
+    texts = ["".join(s["text"] for s in ln["spans"]).strip() for ln in lines]
+    out = [[lines[0]]]
+    for i in range(1, len(lines)):
+        size = _line_size(lines[i]) or 10.0
+        indent = boxes[i].x0 - left
+        split = (
+            0.6 * size <= indent <= 4 * size
+            and abs(boxes[i - 1].x0 - left) < 1.0
+            and PARA_END.search(texts[i - 1]) is not None
+            and PARA_START.match(texts[i]) is not None
+            and (
+                abs(boxes[0].x0 - left - indent) < 1.0
+                or (i + 1 < len(lines) and abs(boxes[i + 1].x0 - left) < 1.0)
+            )
+        )
+        if split:
+            out.append([lines[i]])
+        else:
+            out[-1].append(lines[i])
+    return out
 
 
 def read_images(

@@ -578,11 +578,11 @@ class HtmlWriter:
         cap_inner = f"<span class='lab'>{_esc(label)}</span> {_esc(cap[len(label) :].strip())}"
         cap_h = self.browser.height("cap", cap_inner, width)
         vector = self.rng.random() < 0.5
+        body = "".join(
+            "<tr>" + "".join(f"<{t}>{_esc(c)}</{t}>" for c in row) + "</tr>"
+            for row, t in zip(rows, ["th"] + ["td"] * (len(rows) - 1), strict=True)
+        )
         if vector:
-            body = "".join(
-                "<tr>" + "".join(f"<{t}>{_esc(c)}</{t}>" for c in row) + "</tr>"
-                for row, t in zip(rows, ["th"] + ["td"] * (len(rows) - 1), strict=True)
-            )
             inner = f"<table class='tb' style='width:{width:.3f}pt'>{body}</table>"
             tab_h = self.browser.height("", inner, width)
         else:
@@ -595,10 +595,6 @@ class HtmlWriter:
         top = y0 + cap_h + 4
         if vector:
             eid = self._id()
-            body = "".join(
-                "<tr>" + "".join(f"<{t}>{_esc(c)}</{t}>" for c in row) + "</tr>"
-                for row, t in zip(rows, ["th"] + ["td"] * (len(rows) - 1), strict=True)
-            )
             self.pages[-1].append(
                 f'<table id="{eid}" class="tb" style="left:{x0:.3f}pt;top:{top:.3f}pt;'
                 f'width:{width:.3f}pt">{body}</table>'
@@ -938,6 +934,15 @@ class HtmlWriter:
                 raise RuntimeError(f"element {eid} landed on page {pi + 1}, planned {page}")
             return (round(x0 * PX, 2), round(y0 * PX, 2), round(x1 * PX, 2), round(y1 * PX, 2))
 
+        for eid, planned in self._images:
+            got = boxes.get(eid)
+            measured = [v * PX for v in got[1:]] if got else None
+            if (
+                measured is None
+                or max(abs(a - b) for a, b in zip(measured, planned, strict=True)) > 0.02
+            ):
+                # Images sit on whole CSS px; anywhere else the paint would not match the box.
+                raise RuntimeError(f"image {eid} planned at {planned}, laid out at {measured}")
         for p in self._figures:
             g = p.gold
             rects = []
