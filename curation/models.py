@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 SHA256_LEN = 64
+PROPOSED = models.Q(status="proposed")  # pairs still waiting for review (partial indexes)
 
 
 class Modality(models.TextChoices):
@@ -210,6 +211,15 @@ class Pair(models.Model):
             models.Index(fields=["status", "id"], name="pair_queue_any_idx"),
             models.Index(fields=["status", "textbook", "modality", "id"], name="pair_queue_idx"),
             models.Index(fields=["status", "modality", "id"], name="pair_queue_mod_idx"),
+            # Only the pairs still waiting: the oldest one is a single probe however many
+            # reviewed pairs pile up at low ids (see migration 0008).
+            models.Index(fields=["id"], name="pair_proposed_idx", condition=PROPOSED),
+            models.Index(
+                fields=["textbook", "id"], name="pair_proposed_book_idx", condition=PROPOSED
+            ),
+            models.Index(
+                fields=["modality", "id"], name="pair_proposed_mod_idx", condition=PROPOSED
+            ),
         ]
         ordering = ["id"]
 
