@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import subprocess
 import sys
@@ -213,7 +214,11 @@ def _child_peak(args: list[str], log_path: Path) -> tuple[int, float, float]:
 def peak_memory(pages: int, seed: int, dpi: int, workdir: Path) -> dict:
     """Peak memory of the extraction CLI on a `pages`-page book (PyMuPDF producer)."""
     path = workdir / f"memory-{pages}.pdf"
-    gold = generate_book(path, chapters=chapters_for_pages(pages), pages_per_chapter=6, seed=seed)
+    chapters = chapters_for_pages(pages)
+    gold = generate_book(path, chapters=chapters, pages_per_chapter=6, seed=seed)
+    while gold.page_count < pages:  # the chapter estimate runs a little short: top it up
+        chapters += math.ceil((pages - gold.page_count) / 6) + 1
+        gold = generate_book(path, chapters=chapters, pages_per_chapter=6, seed=seed)
     out = workdir / "memory-out"
     log = workdir / "memory.log"
     _, base_mb, _ = _child_peak([], log)
