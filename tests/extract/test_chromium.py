@@ -15,9 +15,7 @@ import pytest
 
 from curation.extract import extract_book
 from curation.extract.annotate import norm_label
-from curation.samplebook import generate_book
-
-from curation.samplebook import chromium
+from curation.samplebook import chromium, generate_book
 
 if not Path(chromium.CHROMIUM).exists():
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
