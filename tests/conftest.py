@@ -187,7 +187,7 @@ def celery_worker_factory(transactional_db, tmp_path):
     purge_broker()
     started: list[WorkerProcess] = []
 
-    def start(**extra_env: str) -> WorkerProcess:
+    def start(queues: str = "ingest", **extra_env: str) -> WorkerProcess:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -199,7 +199,8 @@ def celery_worker_factory(transactional_db, tmp_path):
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
+        log = tmp_path / f"worker-{len(started)}-{queues}.log"
+        worker = WorkerProcess(env, log, queues=queues)
         started.append(worker)
         return worker.start()
 

@@ -44,18 +44,7 @@ def test_answer_only_logits_give_the_same_loss_and_gradients(tiny_model_dirs, re
     ] + [ChatExample(rel.image_path(p.image), conversation("Describe.", p.caption))
          for p in rel.pairs("train")[:1]]  # fmt: skip
     batch = ChatCollator(processor)(examples)
-    model.eval()
-    grads = []
-    losses = []
-    for fn in (sft_loss, answer_only_sft_loss):
-        model.zero_grad()
-        loss, _ = fn(model, dict(batch))
-        loss.backward()
-        losses.append(loss.detach())
-        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
-    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
-    for a, b in zip(grads[0], grads[1], strict=True):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert_same_loss_and_grads(model, batch, sft_loss, answer_only_sft_loss)
 
 
 def test_padding_mask_is_dropped_only_when_every_row_is_right_padded():
@@ -92,17 +81,9 @@ def test_right_padded_batch_trains_the_same_without_its_mask(tiny_model_dirs, re
     )  # fmt: skip
     batch = ChatCollator(processor)(examples)
     assert not bool(batch["attention_mask"].all()), "the batch must contain padding"
-    model.eval()
-    losses, grads = [], []
-    for fn in (partial(answer_only_sft_loss, mask_free=False), answer_only_sft_loss):
-        model.zero_grad()
-        loss, _ = fn(model, dict(batch))
-        loss.backward()
-        losses.append(loss.detach())
-        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
-    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
-    for a, b in zip(grads[0], grads[1], strict=True):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert_same_loss_and_grads(
+        model, batch, partial(answer_only_sft_loss, mask_free=False), answer_only_sft_loss
+    )
 
 
 def test_adapter_input_casting_is_switched_for_the_block_and_restored():
@@ -117,3 +98,18 @@ def test_adapter_input_casting_is_switched_for_the_block_and_restored():
     with adapter_input_casting(model, enabled=False):
         assert layer.cast_input_dtype_enabled is False
     assert getattr(layer, "cast_input_dtype_enabled", True) is True
+
+
+def assert_same_loss_and_grads(model, batch, reference, candidate) -> None:
+    """`candidate` gives `reference`'s loss and trainable gradients on `batch`."""
+    model.eval()  # no dropout
+    losses, grads = [], []
+    for fn in (reference, candidate):
+        model.zero_grad()
+        loss, _ = fn(model, dict(batch))
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)

@@ -3,6 +3,7 @@ in every status and VQA items accepted, edited (with the LLM draft kept) and rej
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -112,33 +113,6 @@ def cut(world):
 
 
 @pytest.fixture
-def release_worker_factory(transactional_db, tmp_path, settings):
-    """Real ``celery worker`` processes on the ``release`` queue (``celery_worker_factory``
-    starts them on ``ingest``); each is stopped, or already killed, at teardown."""
-    import os
-
-    from tests.conftest import WorkerProcess, database_url_for_subprocess, purge_broker
-
-    purge_broker()
-    started: list[WorkerProcess] = []
-
-    def start(**extra_env: str) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "VAR_DIR": str(settings.VAR_DIR),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "DATABASE_URL": database_url_for_subprocess(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "PYTHONUNBUFFERED": "1",
-            **extra_env,
-        }
-        log = tmp_path / f"release-worker-{len(started)}.log"
-        worker = WorkerProcess(env, log, queues="release")
-        started.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in started:
-        worker.stop()
-    purge_broker()
+def release_worker_factory(celery_worker_factory):
+    """Real ``celery worker`` processes on the ``release`` queue, stopped at teardown."""
+    return functools.partial(celery_worker_factory, "release")
