@@ -231,6 +231,59 @@ def _text_outside_panels(box: Box, panels: list[Box], page: PageData) -> bool:
     return False
 
 
+TEXT_FRAME_WORDS = 12  # a block this long inside a drawing is prose: the drawing frames text
+LABEL_WORDS = 6  # longest text inside a drawing taken as one of its labels
+VECTOR_PENALTY = 6.0  # a raster group at the same distance from a caption takes it first
+
+
+def is_vector(group: Group) -> bool:
+    return any(p.vector for p in group.panels)
+
+
+def vector_groups(page: PageData) -> list[Group]:
+    """Vector drawing clusters that could be a figure, each grown by the short labels set on
+    it. None is a figure yet: `pair` keeps those a caption is assigned to, so rules, header
+    bars, boxes around text and table rulings (which have none) are dropped.
+
+    Clusters in the running-head band, on a raster image (frames, arrows drawn on a photo) or
+    framing prose are dropped here.
+    """
+    out = []
+    for d in page.drawings:
+        box = d.bbox
+        if box[3] < MARGIN_BAND or box[1] > page.height - MARGIN_BAND:
+            continue
+        if any(_covered(box, im.bbox) > 0.2 for im in page.images):
+            continue
+        prose = False
+        grown = box
+        for b in page.blocks:
+            inside = _covered(b.bbox, box)
+            if inside <= 0.5:
+                continue
+            words = len(b.text.split())
+            if words > TEXT_FRAME_WORDS:
+                prose = True
+                break
+            if words <= LABEL_WORDS and not parse_label(b.text):
+                grown = union(grown, b.bbox)
+        if prose:
+            continue
+        pl = Placement(grown, 0, 0, 0, vector=True)
+        out.append(Group([pl], grown))
+    return out
+
+
+def _covered(a: Box, b: Box) -> float:
+    """The share of box `a` that lies inside box `b`."""
+    w = overlap(a[0], a[2], b[0], b[2])
+    h = overlap(a[1], a[3], b[1], b[3])
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    if w <= 0 or h <= 0 or area <= 0:
+        return 0.0
+    return w * h / area
+
+
 TABLE_START = re.compile(r"^\s*(?:Table|TABLE|Tab\.)\s*[A-Z]?\d")
 Style = tuple[str, float]
 
@@ -439,7 +492,8 @@ def pair(
                 continue  # not in the book's caption style: prose that starts with a label
             geo = geometry(g.bbox, c.bbox)
             if geo is not None:
-                options.append((geo[0] - 4.0 * c.score, gi, ci, geo[1]))
+                cost = geo[0] - 4.0 * c.score + (VECTOR_PENALTY if is_vector(g) else 0.0)
+                options.append((cost, gi, ci, geo[1]))
     options.sort()
     taken_g: set[int] = set()
     taken_c: set[int] = set()
@@ -512,6 +566,8 @@ def complete_pairs(
     while changed:
         changed = False
         for p, q in itertools.permutations(pairs, 2):
+            if is_vector(p.group) or is_vector(q.group):
+                continue  # a drawing is one whole figure, never half of a panel grid
             need = wanted(p)
             have = len(p.group.panels) + len(q.group.panels)
             if len(p.group.panels) >= need or have != need:

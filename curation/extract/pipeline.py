@@ -28,9 +28,11 @@ from .layout import (
     group_images,
     is_margin,
     is_panel_letter,
+    is_vector,
     learn_caption_style,
     pair,
     reading_order,
+    vector_groups,
 )
 from .layout import panel_letters_in_image as letters_in_image
 from .mentions import find_refs
@@ -53,6 +55,7 @@ from .reader import (
     apply_hyphenation,
     check_images,
     read_blocks,
+    read_drawings,
     read_images,
     reading_inverse,
     reading_matrix,
@@ -94,7 +97,10 @@ def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]
     text = "\n\n".join(b.text for b in blocks)
     frame = reading_rect(page, matrix)
     to_pdf = reading_inverse(matrix)
-    return PageData(number, frame.width, frame.height, blocks, images, text, to_pdf=to_pdf)
+    drawings = read_drawings(page, matrix)
+    return PageData(
+        number, frame.width, frame.height, blocks, images, text, to_pdf=to_pdf, drawings=drawings
+    )
 
 
 def build_figure(
@@ -138,6 +144,9 @@ def build_figure(
         if subs and len(subs) != n:
             flags.append("letters_mismatch")
     fig_mod, fig_conf = annotate.modality_from_text(body)
+    drawing = is_vector(group)
+    if drawing and fig_mod is None:
+        fig_mod, fig_conf = "other", 0.8  # a diagram, unless its caption names a modality
     panels: list[PanelInfo] = []
     boxes = [pd.pdf_box(b) for b in boxes]
     for i, (pl, box, letter) in enumerate(zip(group.panels, boxes, letters, strict=True)):
@@ -147,10 +156,11 @@ def build_figure(
         mod, conf = annotate.modality_from_text(sub) if letter else (fig_mod, fig_conf)
         if mod is None and n > 1 and fig_mod and len(subs) == 0:
             mod, conf = fig_mod, fig_conf * 0.8
-        small = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-        mod, conf = imagecues.combine(small, mod, conf)
+        if not drawing:
+            small = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+            mod, conf = imagecues.combine(small, mod, conf)
         panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3)))
-        if _ppi(pl) < LOW_PPI:
+        if not pl.vector and _ppi(pl) < LOW_PPI:
             flags.append("low_resolution")
     mods = {p.modality for p in panels}
     modality = panels[0].modality if len(mods) == 1 else "mixed"
@@ -233,9 +243,11 @@ def _caption_letters(p: Pairing) -> int:
 
 
 def _analyse_page(pd: PageData, style: Style | None = None):
-    groups, _ = drop_tables(pd, group_images(pd))
+    groups, _ = drop_tables(pd, group_images(pd) + vector_groups(pd))
     caps = find_captions(pd, style)
     pairs, left_groups, left_caps = pair(groups, caps)
+    # A drawing is a figure only when a caption was assigned to it; the rest is decoration.
+    left_groups = [g for g in left_groups if not is_vector(g)]
     left_groups = absorb_panels(pairs, left_groups, pd, _caption_letters)
     pairs, freed = complete_pairs(pairs, pd, _caption_letters)
     left_caps = sorted(left_caps + freed, key=lambda c: (c.bbox[1], c.bbox[0]))

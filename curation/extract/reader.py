@@ -14,6 +14,7 @@ from .model import Box
 MIN_IMAGE_PT = 28.0  # smaller placements are icons, bullets or rules
 FULL_PAGE_FRACTION = 0.85  # larger ones are page backgrounds or scans
 MAX_ASPECT = 6.0
+DRAWING_TOLERANCE = 6.0  # points between strokes of one vector drawing (table rows are wider)
 HEADING_EXCLUDE = re.compile(r"^\s*(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?|Table|TABLE|Tab\.)\s*\d")
 DECODE_ERRORS = re.compile(
     r"zlib|jpeg|jpx|jbig2|flate|lzw|ccitt|truncated|corrupt|unexpected|premature|"
@@ -59,6 +60,7 @@ class Placement:
     height_px: int
     tiles: int = 1  # >1 when the picture is stored as abutting strips, merged here
     more_xrefs: list[int] = field(default_factory=list)
+    vector: bool = False  # a cluster of vector drawings (xref 0, no pixels), not a raster
 
 
 @dataclass
@@ -75,6 +77,8 @@ class PageData:
     # Reading space -> PyMuPDF's page coordinates; None when they are the same (unrotated
     # pages, and rotated ones whose text runs upright before the rotation).
     to_pdf: pymupdf.Matrix | None = None
+    # Clusters of vector drawings large enough to be a figure (see `read_drawings`).
+    drawings: list[Placement] = field(default_factory=list)
 
     def pdf_box(self, box: Box) -> Box:
         """A box of this page in PyMuPDF's page coordinates, the contract's space."""
@@ -414,6 +418,52 @@ def read_images(
         if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
             continue  # rules, banners and strips are decoration, never a clinical figure
         out.append(p)
+    return out
+
+
+def _invisible(path: dict) -> bool:
+    """A path that paints nothing a reader sees: white (or transparent) fill, no stroke."""
+    stroked = path.get("color") is not None and (path.get("width") or 0) > 0
+    if "s" in (path.get("type") or "") and stroked:
+        return False
+    fill = path.get("fill")
+    if fill is None or (path.get("fill_opacity") or 1.0) <= 0.01:
+        return True
+    return all(c >= 0.99 for c in fill)
+
+
+def read_drawings(page: pymupdf.Page, matrix: pymupdf.Matrix | None = None) -> list[Placement]:
+    """Clusters of vector drawings (`Page.cluster_drawings`) big enough to be a figure, boxed in
+    the reading space. Rules, header bars and table rulings (lines a row apart) fall below the
+    size; whether a cluster is a figure is decided by its caption (see `layout.vector_groups`).
+    """
+    m = reading_matrix(page) if matrix is None else matrix
+    turn = None if _is_identity(m) else m
+    frame = reading_rect(page, m)
+    area = frame.width * frame.height
+    paths = [
+        p
+        for p in page.get_drawings()
+        if not _invisible(p) and abs(p["rect"]) <= FULL_PAGE_FRACTION * area
+    ]
+    if not paths:
+        return []
+    rects = page.cluster_drawings(
+        clip=unrotated_rect(page),
+        drawings=paths,
+        x_tolerance=DRAWING_TOLERANCE,
+        y_tolerance=DRAWING_TOLERANCE,
+    )
+    out = []
+    for r in rects:
+        r = (r * turn if turn is not None else pymupdf.Rect(r)) & frame
+        w, h = r.width, r.height
+        if w < MIN_IMAGE_PT or h < MIN_IMAGE_PT or w * h > FULL_PAGE_FRACTION * area:
+            continue
+        if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
+            continue
+        box = (round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2))
+        out.append(Placement(box, 0, 0, 0, vector=True))
     return out
 
 

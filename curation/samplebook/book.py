@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,8 @@ class BookStyle:
     silent_modality: float = 0.0  # chance a sub-caption does not name its modality
     pairs: float = 0.0  # chance two single figures share a row, each with its own caption
     tiles: float = 0.0  # chance a picture is stored as three abutting horizontal strips
+    vectors: float = 0.0  # chance a figure is a captioned vector diagram (kind "vector")
+    vector_decor: float = 0.0  # chance a paragraph is boxed; >0 also draws a header bar
 
     @property
     def cap_lead(self) -> float:
@@ -94,6 +96,8 @@ STYLES: dict[str, BookStyle] = {
         ref_first=0.2,
         multi_refs=0.3,
         shared_letters=0.3,
+        vectors=0.12,
+        vector_decor=0.12,
     ),
     "hard": BookStyle(
         "hard",
@@ -109,6 +113,7 @@ STYLES: dict[str, BookStyle] = {
         silent_modality=0.5,
         pairs=0.6,
         tiles=0.2,
+        vector_decor=0.15,
     ),
     "twocol": BookStyle(
         "twocol",
@@ -123,6 +128,8 @@ STYLES: dict[str, BookStyle] = {
         ref_first=0.15,
         multi_refs=0.3,
         outline=False,
+        vectors=0.15,
+        vector_decor=0.1,
     ),
 }
 
@@ -198,7 +205,7 @@ class GoldFigure:
     sex: str | None
     diagnosis: str
     section: list[str]
-    style: str  # single | row2 | row3 | grid4 | composite2 | composite3 | composite4
+    style: str  # single | row2 | row3 | grid4 | composite2..4 | vector | side_by_side
     mentions: list[GoldMention] = field(default_factory=list)
     caption_position: str = "below"  # below | above | beside | next_page
     layout: str = "1col"
@@ -294,6 +301,7 @@ class FigureSpec:
     position: str = "below"
     upper: bool = False
     mentions: list[GoldMention] = field(default_factory=list)
+    diagram: str = ""  # for kind "vector": layers | body
     gold: GoldFigure | None = None
 
 
@@ -352,6 +360,11 @@ class _Writer:
         x = MARGIN_L if n % 2 == 0 else PAGE_W - MARGIN_R - text_width(head, "tiit", 8.5)
         self.page.insert_text((x, 40), head, fontname="tiit", fontsize=8.5)
         self.page.draw_line((MARGIN_L, 45), (PAGE_W - MARGIN_R, 45), width=0.4)
+        if self.style.vector_decor:
+            # A coloured header bar: vector decoration that is not a figure.
+            bar = pymupdf.Rect(MARGIN_L, 48, PAGE_W - MARGIN_R, 53)
+            self.page.draw_rect(bar, color=None, fill=(0.55, 0.25, 0.3), width=0)
+            self.decoys.append(GoldDecoy("header_bar", self.pno, _box(bar)))
         num = str(n)
         w = text_width(num, BODY_FONT, 9)
         self.page.insert_text(((PAGE_W - w) / 2, PAGE_H - 40), num, fontname=BODY_FONT, fontsize=9)
@@ -480,6 +493,13 @@ class _Writer:
             fontsize=BODY_SIZE,
             lineheight=BODY_LEAD / BODY_SIZE,
         )
+        if self.style.vector_decor and self.rng.random() < self.style.vector_decor:
+            # A key-point box drawn around the paragraph: a vector frame that is not a figure.
+            box = pymupdf.Rect(
+                self.x0 - 4, self.y - 2, self.x0 + self.col_w + 4, self.y + height + 2
+            )
+            self.page.draw_rect(box, color=(0.3, 0.3, 0.5), width=0.8)
+            self.decoys.append(GoldDecoy("text_box", self.pno, _box(box)))
         self.y += height + 5
         return self.pno
 
@@ -610,9 +630,85 @@ class _Writer:
             out.append(pymupdf.Rect(x, y, x + pw * s, y + ph * s))
         return out
 
+    def _vector_diagram(self, spec: FigureSpec, rect: pymupdf.Rect) -> pymupdf.Rect:
+        """A schematic drawn with rectangles, curves, lines and fills, short labels inside;
+        returns the drawing's union box, which is `rect`."""
+        assert self.page is not None
+        shape = self.page.new_shape()
+        x0, y0, x1, y1 = rect
+        w, h = rect.width, rect.height
+        labels: list[tuple[float, float, str]] = []
+        if spec.diagram == "layers":
+            # Epidermis (with a wavy junction), dermis with vessels, subcutis with fat lobules.
+            epi = y0 + h * 0.22
+            der = y0 + h * 0.68
+            shape.draw_rect(pymupdf.Rect(x0, y0, x1, y1))
+            shape.finish(color=(0.2, 0.2, 0.2), fill=(0.98, 0.93, 0.88), width=0.8)
+            shape.draw_rect(pymupdf.Rect(x0, der, x1, y1))
+            shape.finish(color=None, fill=(1.0, 0.95, 0.7), width=0)
+            n = 5
+            step = w / n
+            for i in range(n):
+                a = pymupdf.Point(x0 + i * step, epi)
+                b = pymupdf.Point(x0 + (i + 1) * step, epi)
+                c1 = pymupdf.Point(a.x + step / 3, epi + h * 0.08)
+                c2 = pymupdf.Point(a.x + 2 * step / 3, epi + h * 0.08)
+                shape.draw_bezier(a, c1, c2, b)
+            shape.finish(color=(0.5, 0.2, 0.2), width=1.2, closePath=False)
+            for i in range(4):
+                cx = x0 + w * (0.12 + 0.2 * i)
+                shape.draw_circle(pymupdf.Point(cx, der + (y1 - der) * 0.5), (y1 - der) * 0.28)
+            shape.finish(color=(0.7, 0.6, 0.2), fill=(1.0, 0.9, 0.5), width=0.6)
+            for i in range(3):
+                vx = x0 + w * (0.2 + 0.25 * i)
+                shape.draw_line(pymupdf.Point(vx, epi + h * 0.15), pymupdf.Point(vx + 12, der))
+            shape.finish(color=(0.7, 0.1, 0.1), width=1.5)
+            shape.draw_line(pymupdf.Point(x0, der), pymupdf.Point(x1, der))
+            shape.finish(color=(0.4, 0.4, 0.4), width=0.5, dashes="[3 2] 0")
+            ys = (y0 + h * 0.08, (epi + der) / 2, der + (y1 - der) * 0.15)
+            labels = [(x1 - 52, y + 7, t) for y, t in zip(ys, content.LAYER_LABELS, strict=True)]
+        else:
+            # A body outline, front view, with dots at the predilection sites.
+            shape.draw_rect(pymupdf.Rect(x0, y0, x1, y1))
+            shape.finish(color=(0.5, 0.5, 0.5), fill=(0.95, 0.96, 0.98), width=0.5)
+            cx = x0 + w * 0.4
+            head = h * 0.09
+            shape.draw_circle(pymupdf.Point(cx, y0 + h * 0.06 + head), head)
+            top = y0 + h * 0.06 + 2 * head
+            torso = pymupdf.Rect(cx - w * 0.09, top + 2, cx + w * 0.09, top + h * 0.42)
+            shape.draw_rect(torso)
+            shape.finish(color=(0.2, 0.2, 0.3), fill=(0.9, 0.85, 0.8), width=0.9)
+            for side in (-1, 1):
+                sx = cx + side * w * 0.09
+                shape.draw_line(
+                    pymupdf.Point(sx, top + 6), pymupdf.Point(sx + side * w * 0.12, top + h * 0.38)
+                )
+                lx = cx + side * w * 0.05
+                shape.draw_line(
+                    pymupdf.Point(lx, torso.y1), pymupdf.Point(lx + side * w * 0.03, y1 - h * 0.05)
+                )
+            shape.finish(color=(0.2, 0.2, 0.3), width=2.5)
+            for fx, fy in ((0.38, 0.35), (0.44, 0.5), (0.33, 0.62), (0.28, 0.45), (0.47, 0.82)):
+                shape.draw_circle(pymupdf.Point(x0 + w * fx, y0 + h * fy), 2.8)
+            shape.finish(color=None, fill=(0.8, 0.1, 0.15), width=0)
+            labels = [
+                (x1 - 62, y0 + 16, "Anterior"),
+                (x1 - 62, y0 + h * 0.5, "L"),
+                (x0 + 8, y0 + h * 0.5, "R"),
+            ]
+        shape.commit()
+        for lx, ly, text in labels:
+            self.page.insert_text(
+                (lx, ly), text, fontname="helv", fontsize=7, color=(0.1, 0.1, 0.1)
+            )
+        return pymupdf.Rect(rect)
+
     def figure_geometry(self, spec: FigureSpec, width: float) -> tuple[float, float]:
         """Width and height of the image block of a figure in a frame `width` wide."""
         n = len(spec.modalities)
+        if spec.kind == "vector":
+            w = width * (0.6 if self.style.columns == 1 else 0.95)
+            return w, w * 0.62
         if spec.kind == "single":
             w = width * (0.62 if self.style.columns == 1 else 0.95)
             if spec.position == "beside":
@@ -762,6 +858,8 @@ class _Writer:
         frame = pymupdf.Rect(left, top, left + img_w, top + img_h)
         if spec.kind.startswith("composite"):
             rects = self._composite(spec, frame)
+        elif spec.kind == "vector":
+            rects = [self._vector_diagram(spec, frame)]
         else:
             if spec.kind == "single":
                 rects = [frame]
@@ -882,6 +980,8 @@ def _make_spec(
     site: str,
     section: list[str],
 ) -> FigureSpec:
+    if style.vectors and rng.random() < style.vectors:
+        return _vector_spec(rng, style, label, dx, section)
     kind = _weighted(rng, style.kinds)
     n = 1 if kind == "single" else int(kind[-1])
     if n == 1:
@@ -952,6 +1052,24 @@ def _make_spec(
     )
 
 
+def _vector_spec(
+    rng: np.random.Generator, style: BookStyle, label: str, dx: str, section: list[str]
+) -> FigureSpec:
+    """A captioned vector diagram: one panel, modality "other", no patient details. Captions
+    below or above only (the link pass joins raster figures split by a page break)."""
+    diagram = _pick(rng, ["layers", "body"])
+    body = _pick(rng, content.VECTOR_CAPTIONS[diagram]).format(dx_l=dx.lower())
+    head = f"{style.label_word} {label}"
+    position = _weighted(rng, style.positions)
+    if position not in ("below", "above"):
+        position = "below"
+    spec = FigureSpec(
+        label, ["other"], f"{head} {body}", [body], None, None, dx, section, "vector", position
+    )
+    spec.diagram = diagram
+    return spec
+
+
 def _ref_text(spec: FigureSpec, style: BookStyle, rng: np.random.Generator, cap: bool) -> str:
     n = len(spec.modalities)
     word = "Figure" if cap or rng.random() < 0.3 else "Fig."
@@ -996,6 +1114,9 @@ def generate_book(
     if producer not in PRODUCERS:
         raise ValueError(f"unknown producer {producer!r}; choose from {', '.join(PRODUCERS)}")
     st = random_style(seed) if style == "random" else STYLES[style]
+    if producer == "chromium":
+        # Vector diagrams and decorations are drawn by the PyMuPDF producer only so far.
+        st = replace(st, vectors=0.0, vector_decor=0.0)
     rng = np.random.default_rng(seed)
     if producer == "chromium":
         from .chromium import HtmlWriter

@@ -195,3 +195,19 @@ MENTION_TEMPLATES = [
 ]
 
 AUTHORS = ["A. N. Example", "B. Placeholder", "C. D. Sample"]
+
+# Captions of vector diagrams (schematics drawn with lines, curves and fills); none names a
+# photographic modality, so the gold modality is "other".
+VECTOR_CAPTIONS: dict[str, list[str]] = {
+    "layers": [
+        "Schematic of the skin layers involved in {dx_l}, with the level of the main change",
+        "Diagram of the epidermal and dermal compartments in {dx_l}",
+        "Layer diagram summarising where {dx_l} arises",
+    ],
+    "body": [
+        "Distribution of {dx_l} over the body, front view; dots mark predilection sites",
+        "Body map of the sites most often affected by {dx_l}",
+        "Typical distribution pattern of {dx_l}, anterior view",
+    ],
+}
+LAYER_LABELS = ("Epidermis", "Dermis", "Subcutis")

@@ -1,0 +1,133 @@
+"""Captioned vector drawings are figures; rules, header bars, boxes around text and vector
+tables are not."""
+
+from __future__ import annotations
+
+import io
+
+import pymupdf
+import pytest
+from PIL import Image
+
+from curation.extract import extract_book
+from curation.extract.pipeline import read_page
+from curation.samplebook import generate_book
+
+
+def _iou(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return inter / (area - inter)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def vector_book(tmp_path_factory):
+    """A two-column book with vector diagrams, boxed paragraphs, header bars and tables."""
+    path = tmp_path_factory.mktemp("vector") / "vector.pdf"
+    gold = generate_book(path, chapters=2, pages_per_chapter=6, seed=0, style="twocol")
+    return path, gold, extract_book(path)
+
+
+def test_corpus_has_vector_figures_and_vector_decoys(vector_book):
+    _, gold, _ = vector_book
+    vectors = [f for f in gold.figures if f.style == "vector"]
+    assert len(vectors) >= 3
+    for f in vectors:
+        assert f.modality == "other" and f.age is None and f.sex is None
+        assert len(f.panels) == 1 and f.panels[0].letter is None
+        assert f.panels[0].bbox == f.bbox and f.panels[0].modality == "other"
+    kinds = {d.kind for d in gold.decoys}
+    assert {"table", "text_box", "header_bar"} <= kinds
+
+
+def test_vector_figures_found_with_captions(vector_book):
+    _, gold, figures = vector_book
+    got = {(f.page, f.label): f for f in figures}
+    for g in (f for f in gold.figures if f.style == "vector"):
+        f = got.get((g.page, g.label))
+        assert f is not None, g.label
+        assert _iou(f.bbox, g.bbox) >= 0.8, (g.label, f.bbox, g.bbox)
+        assert _norm(f.caption) == _norm(g.caption)
+        assert f.modality == "other"
+        assert [p.letter for p in f.panels] == [None]
+        assert "low_resolution" not in f.flags
+        # The crop is rendered from the page: the drawing's box at the default 150 dpi.
+        img = Image.open(io.BytesIO(f.image_png))
+        assert abs(img.width - (f.bbox[2] - f.bbox[0]) * 150 / 72) <= 2
+        assert len(img.getcolors(1 << 16) or range(1 << 16)) > 4  # not blank
+
+
+def test_whole_book_exact_and_no_decoy_taken(vector_book):
+    _, gold, figures = vector_book
+    assert len(figures) == len(gold.figures)
+    for d in gold.decoys:
+        for f in figures:
+            assert not (f.page == d.page and _iou(f.bbox, d.bbox) > 0.3), (d.kind, f.label)
+
+
+def _page_with_drawings() -> bytes:
+    """One page: a captioned diagram with a label sticking out of it, an uncaptioned drawing,
+    a boxed paragraph and a fully ruled vector table under its "Table" caption."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    prose = (
+        "Key point: the diagnosis rests on the clinical picture and the course. "
+        "Biopsy helps when the picture is atypical and treatment has failed. "
+        "Patch testing is indicated when contact allergy is suspected from the distribution, "
+        "and a potassium hydroxide preparation excludes a fungal infection of the skin."
+    )
+    page.insert_textbox(pymupdf.Rect(70, 60, 520, 140), prose, fontname="tiro", fontsize=10)
+    page.draw_rect(pymupdf.Rect(66, 56, 524, 142), color=(0, 0, 0.5), width=0.8)
+    # Diagram at 100..300 x 150..290, label running past its right edge.
+    shape = page.new_shape()
+    shape.draw_rect(pymupdf.Rect(100, 150, 300, 290))
+    shape.finish(color=(0.2, 0.2, 0.2), fill=(0.95, 0.9, 0.85), width=0.8)
+    shape.draw_bezier((100, 200), (150, 230), (250, 170), (300, 200))
+    shape.finish(color=(0.6, 0.1, 0.1), width=1.2, closePath=False)
+    shape.commit()
+    page.insert_text((270, 180), "Epidermis", fontname="helv", fontsize=7)
+    page.insert_text((100, 305), "Fig. 1.1", fontname="hebo", fontsize=8.5)
+    page.insert_text((140, 305), "Schematic of the skin layers", fontname="helv", fontsize=8.5)
+    # An ornament without a caption.
+    page.draw_circle((450, 220), 40, color=(0.5, 0.5, 0.5), fill=(0.9, 0.9, 1.0))
+    # A ruled table: caption above, rows and columns joined into one grid.
+    page.insert_text((100, 400), "Table 1.1 Mimics", fontname="hebo", fontsize=8.5)
+    for r in range(6):
+        page.draw_line((100, 410 + 14 * r), (400, 410 + 14 * r), width=0.5)
+        for c in range(3):
+            if r < 5:
+                page.insert_text((104 + 100 * c, 420 + 14 * r), f"cell {r}{c}", fontsize=8)
+    for c in range(4):
+        page.draw_line((100 + 100 * c, 410), (100 + 100 * c, 480), width=0.5)
+    page.draw_rect(pymupdf.Rect(62, 48, 533, 53), color=None, fill=(0.5, 0.2, 0.3))
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def test_only_the_captioned_drawing_is_a_figure(tmp_path):
+    path = tmp_path / "drawings.pdf"
+    path.write_bytes(_page_with_drawings())
+    doc = pymupdf.open(path)
+    # The reader sees the diagram, the ornament, the text box and the table as clusters.
+    clusters = [d.bbox for d in read_page(doc, 1, {}).drawings]
+    doc.close()
+    assert len(clusters) == 4, clusters
+    figures = extract_book(path)
+    assert [f.label for f in figures] == ["1.1"]
+    f = figures[0]
+    assert f.caption == "Fig. 1.1 Schematic of the skin layers"
+    assert f.modality == "other"
+    # The figure box holds the drawing and its label, not the caption.
+    assert f.bbox[0] == pytest.approx(100, abs=1) and f.bbox[1] == pytest.approx(150, abs=1)
+    assert f.bbox[3] == pytest.approx(290, abs=1)
+    assert f.bbox[2] > 300  # the label past the drawing's right edge
+    assert f.caption_bbox[1] > 290
