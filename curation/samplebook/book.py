@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -1114,9 +1114,6 @@ def generate_book(
     if producer not in PRODUCERS:
         raise ValueError(f"unknown producer {producer!r}; choose from {', '.join(PRODUCERS)}")
     st = random_style(seed) if style == "random" else STYLES[style]
-    if producer == "chromium":
-        # Vector diagrams and decorations are drawn by the PyMuPDF producer only so far.
-        st = replace(st, vectors=0.0, vector_decor=0.0)
     rng = np.random.default_rng(seed)
     if producer == "chromium":
         from .chromium import HtmlWriter

@@ -30,6 +30,7 @@ import io
 import itertools
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,16 +319,36 @@ _BOXES_JS = """(ids) => {
 
 
 class _Browser:
-    """One headless Chromium page, used to measure blocks during layout and to print."""
+    """One headless Chromium page, used to measure blocks during layout and to print.
+
+    Playwright's sync API refuses to run on a thread with a running asyncio loop (a notebook,
+    or a test session that already drives a browser), so every call goes to one thread of
+    its own, which creates, uses and closes the browser.
+    """
 
     def __init__(self, look: Look) -> None:
         try:
-            from playwright.sync_api import sync_playwright
+            import playwright.sync_api  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the dev extra installs it
             raise RuntimeError("the chromium producer needs the playwright package") from exc
         if not Path(CHROMIUM).exists():
             raise RuntimeError(f"the chromium producer needs a Chromium binary at {CHROMIUM}")
         self.look = look
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chromium-producer")
+        try:
+            self._call(self._start)
+        except BaseException:
+            self._thread.shutdown()
+            raise
+        self._cache: dict[tuple[str, str, float], float] = {}
+
+    def _call(self, fn, *args):
+        return self._thread.submit(fn, *args).result()
+
+    def _start(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        look = self.look
         self._pw = sync_playwright().start()
         try:
             self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -341,18 +362,21 @@ class _Browser:
         except Exception:
             self._pw.stop()
             raise
-        self._cache: dict[tuple[str, str, float], float] = {}
 
     def height(self, cls: str, inner: str, width: float) -> float:
         """Height in points of a block of class `cls` holding `inner`, `width` points wide."""
         key = (cls, inner, round(width, 3))
         h = self._cache.get(key)
         if h is None:
-            h = self._cache[key] = self.page.evaluate(_MEASURE_JS, [cls, inner, width]) * PX
+            px = self._call(self.page.evaluate, _MEASURE_JS, [cls, inner, width])
+            h = self._cache[key] = px * PX
         return h
 
     def render(self, doc_html: str, ids: list[str]) -> tuple[bytes, dict, list[float]]:
         """Load the finished document, measure `ids` and print it: (PDF, boxes, page tops)."""
+        return self._call(self._render, doc_html, ids)
+
+    def _render(self, doc_html: str, ids: list[str]) -> tuple[bytes, dict, list[float]]:
         self.page.set_content(doc_html, wait_until="load")
         self.page.evaluate("document.fonts.ready.then(() => true)")
         measured = self.page.evaluate(_BOXES_JS, ids)
@@ -362,6 +386,12 @@ class _Browser:
         return pdf, measured["boxes"], measured["tops"]
 
     def close(self) -> None:
+        try:
+            self._call(self._stop)
+        finally:
+            self._thread.shutdown()
+
+    def _stop(self) -> None:
         try:
             self._browser.close()
         finally:
@@ -408,6 +438,7 @@ class HtmlWriter:
         self._decoy_ids: list[tuple[GoldDecoy, str]] = []
         self._figures: list[_Pending] = []
         self._images: list[tuple[str, Box]] = []  # planned image rects, checked after render
+        self._svgs: list[str] = []  # ids of vector diagrams, measured after render
         self._nid = 0
         lk = self.look
         self.col_w = (lk.text_w - lk.col_gap * (style.columns - 1)) / style.columns
@@ -475,9 +506,17 @@ class HtmlWriter:
         if lk.heads == "top":
             self._put("rh", x0, lk.top - 30, inner, width=width, style=f"text-align:{align}")
             self._put("rule", x0, lk.top - 18, "", width=width)
+            bar_y = lk.top - 14
         else:
             self._put("rule", x0, lk.page_h - lk.bottom + 14, "", width=width)
             self._put("rh", x0, lk.page_h - 38, inner, width=width, style=f"text-align:{align}")
+            bar_y = lk.page_h - lk.bottom + 18
+        if self.style.vector_decor:
+            # A coloured header bar: vector decoration that is not a figure.
+            eid = self._put("", x0, bar_y, "", width=width, style="height:4pt;background:#8c404d")
+            decoy = GoldDecoy("header_bar", self.pno, (x0, bar_y, x0 + width, bar_y + 4))
+            self.decoys.append(decoy)
+            self._decoy_ids.append((decoy, eid))
         if self.pending_caption:
             spec = self.pending_caption
             self.pending_caption = None
@@ -561,7 +600,15 @@ class HtmlWriter:
                 self.advance()
                 if self.room() < height:
                     self.advance()
-        self._put("b", self.x0, self.y, inner, width=self.col_w, tag="p")
+        boxed = self.style.vector_decor and self.rng.random() < self.style.vector_decor
+        # A key-point frame (an outline, which does not change the layout) is not a figure.
+        frame = "outline:0.8pt solid #4d4d80;outline-offset:3pt" if boxed else ""
+        eid = self._put("b", self.x0, self.y, inner, width=self.col_w, tag="p", style=frame)
+        if boxed:
+            box = (self.x0, self.y, self.x0 + self.col_w, self.y + height)
+            decoy = GoldDecoy("text_box", self.pno, box)
+            self.decoys.append(decoy)
+            self._decoy_ids.append((decoy, eid))
         self.y += height + self.look.para_gap
         return self.pno
 
@@ -688,10 +735,98 @@ class HtmlWriter:
             fracs.append((x / total_w, y / total_h, (x + pw) / total_w, (y + ph) / total_h))
         return fracs
 
+    def _vector_svg(self, spec: FigureSpec, rect: Box) -> str:
+        """The PyMuPDF producer's schematic as inline SVG (1 user unit = 1 pt); its id."""
+        x0, y0, x1, y1 = rect
+        w, h = x1 - x0, y1 - y0
+        el: list[str] = []
+        labels: list[tuple[float, float, str]] = []
+        if spec.diagram == "layers":
+            epi, der = h * 0.22, h * 0.68
+            el.append(
+                f"<rect x='0.4' y='0.4' width='{w - 0.8:.2f}' height='{h - 0.8:.2f}' "
+                "fill='#faede0' stroke='#333' stroke-width='0.8'/>"
+            )
+            el.append(
+                f"<rect x='0' y='{der:.2f}' width='{w:.2f}' height='{h - der:.2f}' fill='#fff2b3'/>"
+            )
+            step = w / 5
+            d = f"M0 {epi:.2f}" + "".join(
+                f" C{i * step + step / 3:.2f} {epi + h * 0.08:.2f} "
+                f"{i * step + 2 * step / 3:.2f} {epi + h * 0.08:.2f} {(i + 1) * step:.2f} {epi:.2f}"
+                for i in range(5)
+            )
+            el.append(f"<path d='{d}' fill='none' stroke='#803333' stroke-width='1.2'/>")
+            r = (h - der) * 0.28
+            for i in range(4):
+                cx = w * (0.12 + 0.2 * i)
+                el.append(
+                    f"<circle cx='{cx:.2f}' cy='{der + (h - der) * 0.5:.2f}' r='{r:.2f}' "
+                    "fill='#ffe680' stroke='#b39933' stroke-width='0.6'/>"
+                )
+            for i in range(3):
+                vx = w * (0.2 + 0.25 * i)
+                el.append(
+                    f"<line x1='{vx:.2f}' y1='{epi + h * 0.15:.2f}' x2='{vx + 12:.2f}' "
+                    f"y2='{der:.2f}' stroke='#b31a1a' stroke-width='1.5'/>"
+                )
+            el.append(
+                f"<line x1='0' y1='{der:.2f}' x2='{w:.2f}' y2='{der:.2f}' stroke='#666' "
+                "stroke-width='0.5' stroke-dasharray='3 2'/>"
+            )
+            ys = (h * 0.08, (epi + der) / 2, der + (h - der) * 0.15)
+            labels = [(w - 52, y + 7, t) for y, t in zip(ys, content.LAYER_LABELS, strict=True)]
+        else:
+            el.append(
+                f"<rect x='0.25' y='0.25' width='{w - 0.5:.2f}' height='{h - 0.5:.2f}' "
+                "fill='#f2f5fa' stroke='#808080' stroke-width='0.5'/>"
+            )
+            cx, head = w * 0.4, h * 0.09
+            top = h * 0.06 + 2 * head
+            el.append(
+                f"<circle cx='{cx:.2f}' cy='{h * 0.06 + head:.2f}' r='{head:.2f}' "
+                "fill='#e6d9cc' stroke='#33334d' stroke-width='0.9'/>"
+            )
+            el.append(
+                f"<rect x='{cx - w * 0.09:.2f}' y='{top + 2:.2f}' width='{w * 0.18:.2f}' "
+                f"height='{h * 0.42 - 2:.2f}' fill='#e6d9cc' stroke='#33334d' "
+                "stroke-width='0.9'/>"
+            )
+            for side in (-1, 1):
+                sx, lx = cx + side * w * 0.09, cx + side * w * 0.05
+                el.append(
+                    f"<line x1='{sx:.2f}' y1='{top + 6:.2f}' x2='{sx + side * w * 0.12:.2f}' "
+                    f"y2='{top + h * 0.38:.2f}' stroke='#33334d' stroke-width='2.5'/>"
+                )
+                el.append(
+                    f"<line x1='{lx:.2f}' y1='{top + h * 0.42:.2f}' "
+                    f"x2='{lx + side * w * 0.03:.2f}' y2='{h * 0.95:.2f}' stroke='#33334d' "
+                    "stroke-width='2.5'/>"
+                )
+            for fx, fy in ((0.38, 0.35), (0.44, 0.5), (0.33, 0.62), (0.28, 0.45), (0.47, 0.82)):
+                el.append(f"<circle cx='{w * fx:.2f}' cy='{h * fy:.2f}' r='2.8' fill='#cc1a26'/>")
+            labels = [(w - 62, 16, "Anterior"), (w - 62, h * 0.5, "L"), (8, h * 0.5, "R")]
+        for lx, ly, text in labels:
+            el.append(
+                f"<text x='{lx:.2f}' y='{ly:.2f}' font-family='DejaVu Sans' font-size='7' "
+                f"fill='#1a1a1a'>{_esc(text)}</text>"
+            )
+        eid = self._id()
+        self.pages[-1].append(
+            f'<svg id="{eid}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.3f} {h:.3f}" '
+            f'style="left:{x0:.3f}pt;top:{y0:.3f}pt;width:{w:.3f}pt;height:{h:.3f}pt;'
+            f'display:block">{"".join(el)}</svg>'
+        )
+        self._svgs.append(eid)
+        return eid
+
     def figure_geometry(self, spec: FigureSpec, width: float) -> tuple[float, float]:
         """Width and height of the image block of a figure in a frame `width` wide."""
         n = len(spec.modalities)
         one = self.style.columns == 1
+        if spec.kind == "vector":
+            w = width * (0.6 if one else 0.95)
+            return w, w * 0.62
         if spec.kind == "single":
             w = width * (0.66 if one else 1.0)
             if spec.position == "beside":
@@ -816,7 +951,10 @@ class HtmlWriter:
         left = self.x0 if pos == "beside" else self.x0 + (self.col_w - img_w) / 2
         frame = _snap(left, top, img_w, img_h)
         parts: list[tuple[list[str], tuple[float, float, float, float] | None]] = []
-        if spec.kind.startswith("composite"):
+        if spec.kind == "vector":
+            parts = [([self._vector_svg(spec, frame)], None)]
+            rects = [frame]
+        elif spec.kind.startswith("composite"):
             fracs = self._composite(spec, frame)
             eid = self._images[-1][0]
             parts = [([eid], f) for f in fracs]
@@ -918,6 +1056,7 @@ class HtmlWriter:
         ids = [eid for eid, _ in self._images]
         ids += [p.caption for p in self._figures if p.caption]
         ids += [eid for _, eid in self._decoy_ids]
+        ids += self._svgs
         pdf, boxes, tops = self.browser.render(self.document(), ids)
         lk = self.look
         page_h_px = lk.page_h / PX
