@@ -1,0 +1,26 @@
+"""The Chromium producer works where an asyncio loop is already running (a notebook, or a test
+session whose browser fixture holds Playwright's loop), which Playwright's sync API refuses."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from curation.samplebook import chromium, generate_book
+
+if not Path(chromium.CHROMIUM).exists():
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        raise RuntimeError(f"no Chromium at {chromium.CHROMIUM}; .ci/run installs it")
+    pytest.skip(f"no Chromium at {chromium.CHROMIUM}", allow_module_level=True)
+
+
+def test_a_chromium_book_is_made_inside_a_running_event_loop(tmp_path):
+    async def make():
+        return generate_book(
+            tmp_path / "b.pdf", chapters=1, pages_per_chapter=2, seed=3, producer="chromium"
+        )
+
+    gold = asyncio.run(make())
+    assert gold.producer == "chromium" and gold.figures
+    assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")
