@@ -420,12 +420,18 @@ def split_by_captions(group: Group, captions: list[Caption]) -> list[Group]:
         return [group]
     gw = group.bbox[2] - group.bbox[0]
     for sides in (("below",), ("above",), ("below", "above")):
-        under = []
+        near = []
         for c in captions:
             if c.score < 0 or c.bbox[2] - c.bbox[0] > 0.75 * gw:
                 continue
             geo = geometry(group.bbox, c.bbox)
             if geo and geo[1] in sides:
+                near.append((geo[0], c))
+        # In each column only the caption nearest the group counts: the next one down belongs
+        # to the figure after it.
+        under: list[Caption] = []
+        for _, c in sorted(near, key=lambda t: t[0]):
+            if all(overlap(c.bbox[0], c.bbox[2], u.bbox[0], u.bbox[2]) <= 1 for u in under):
                 under.append(c)
         under.sort(key=lambda c: c.bbox[0])
         disjoint = all(a.bbox[2] <= b.bbox[0] + 1 for a, b in itertools.pairwise(under))

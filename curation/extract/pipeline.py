@@ -17,6 +17,7 @@ from . import annotate, imagecues
 from .crop import page_clip
 from .errors import PdfError
 from .layout import (
+    TEXT_FRAME_WORDS,
     Caption,
     Group,
     Pairing,
@@ -97,7 +98,8 @@ def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]
     text = "\n\n".join(b.text for b in blocks)
     frame = reading_rect(page, matrix)
     to_pdf = reading_inverse(matrix)
-    drawings = read_drawings(page, matrix)
+    prose = [b.bbox for b in blocks if len(b.text.split()) > TEXT_FRAME_WORDS]
+    drawings = read_drawings(page, matrix, prose)
     return PageData(
         number, frame.width, frame.height, blocks, images, text, to_pdf=to_pdf, drawings=drawings
     )

@@ -432,20 +432,36 @@ def _invisible(path: dict) -> bool:
     return all(c >= 0.99 for c in fill)
 
 
-def read_drawings(page: pymupdf.Page, matrix: pymupdf.Matrix | None = None) -> list[Placement]:
+def _frames_prose(rect: pymupdf.Rect, prose: list[Box]) -> bool:
+    """Whether the path's box holds most of a prose block: a frame or shading behind text."""
+    for b in prose:
+        inter = rect & pymupdf.Rect(b)
+        if not inter.is_empty and abs(inter) > 0.5 * abs(pymupdf.Rect(b)):
+            return True
+    return False
+
+
+def read_drawings(
+    page: pymupdf.Page, matrix: pymupdf.Matrix | None = None, prose: list[Box] | None = None
+) -> list[Placement]:
     """Clusters of vector drawings (`Page.cluster_drawings`) big enough to be a figure, boxed in
     the reading space. Rules, header bars and table rulings (lines a row apart) fall below the
-    size; whether a cluster is a figure is decided by its caption (see `layout.vector_groups`).
+    size; paths framing or shading `prose` (boxes of long text blocks, reading space) are left
+    out before clustering, so a key-point box does not swallow a diagram set close to it.
+    Whether a cluster is a figure is decided by its caption (see `layout.vector_groups`).
     """
     m = reading_matrix(page) if matrix is None else matrix
     turn = None if _is_identity(m) else m
     frame = reading_rect(page, m)
     area = frame.width * frame.height
-    paths = [
-        p
-        for p in page.get_drawings()
-        if not _invisible(p) and abs(p["rect"]) <= FULL_PAGE_FRACTION * area
-    ]
+    paths = []
+    for p in page.get_drawings():
+        if _invisible(p) or abs(p["rect"]) > FULL_PAGE_FRACTION * area:
+            continue
+        r = p["rect"] * turn if turn is not None else p["rect"]
+        if prose and _frames_prose(r, prose):
+            continue
+        paths.append(p)
     if not paths:
         return []
     rects = page.cluster_drawings(

@@ -82,10 +82,24 @@ def test_gold_boxes_are_where_chromium_put_the_images(chromium_book):
     with pymupdf.open(path) as doc:
         targets: dict[int, list] = {}
         for g in gold.figures:
+            if g.style == "vector":
+                # Inline SVG: the drawing's paths fill the measured box (strokes inset).
+                paths = [
+                    p["rect"]
+                    for p in doc[g.page - 1].get_drawings()
+                    if _grow(g.bbox, 0.5).contains(p["rect"])
+                ]
+                assert paths, g.label
+                drawn = paths[0]
+                for r in paths[1:]:
+                    drawn |= r
+                assert all(abs(a - b) <= 1.0 for a, b in zip(drawn, g.bbox, strict=True))
+                continue
             boxes = [g.bbox] if g.style.startswith("composite") else [p.bbox for p in g.panels]
             targets.setdefault(g.page, []).extend(boxes)
         for d in gold.decoys:
-            if d.kind != "table":  # HTML tables are vector rules and text
+            # HTML tables, header bars and framed paragraphs are vector paths and text.
+            if d.kind not in ("table", "header_bar", "text_box"):
                 targets.setdefault(d.page, []).append(d.bbox)
         for number, boxes in targets.items():
             placed = [pymupdf.Rect(i["bbox"]) for i in doc[number - 1].get_image_info()]

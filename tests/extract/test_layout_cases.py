@@ -59,3 +59,25 @@ def test_pictures_in_two_columns_are_not_one_figure():
     # Without text in between, the same geometry is one regular grid.
     page = PageData(1, 356, 400, [], [a, b, c], "")
     assert [len(g.panels) for g in group_images(page)] == [3]
+
+
+def test_two_column_figures_split_by_the_nearest_captions():
+    """Two equal pictures side by side across the column gutter, each captioned below, with the
+    next figure's caption further down one column: the row is split by the nearest captions."""
+    from curation.extract.layout import Caption, Group, split_by_captions
+
+    left = Placement((54, 64, 301.5, 250), 1, 600, 450)
+    right = Placement((316.5, 64, 564, 250), 2, 600, 450)
+    group = Group([left, right], (54, 64, 564, 250))
+
+    def cap(label, box):
+        block = Block(box, f"FIG. {label} Text.", [f"FIG. {label} Text."], [])
+        return Caption(label, block.text, box, [block], 2.5, ("helv", 8.0, True))
+
+    caps = [
+        cap("4.7", (54, 255, 297, 272)),
+        cap("4.8", (316.5, 255, 540, 272)),
+        cap("4.9", (316.5, 291, 557, 328)),  # the caption above the next figure
+    ]
+    parts = split_by_captions(group, caps)
+    assert [p.bbox for p in parts] == [left.bbox, right.bbox]
