@@ -146,6 +146,8 @@ FILE_UPLOAD_TEMP_DIR = None
 
 # --- ingest -------------------------------------------------------------------------------
 INGEST_CHUNK_PAGES = env_int("INGEST_CHUNK_PAGES", 20)
+# An ingest run with no chunk progress for this long has its pending work re-sent (beat).
+INGEST_STALL_SECONDS = env_int("INGEST_STALL_SECONDS", 600)
 CROP_DPI = env_int("CROP_DPI", 150)
 PAGE_PREVIEW_DPI = env_int("PAGE_PREVIEW_DPI", 96)
 
@@ -198,6 +200,10 @@ CELERY_IMPORTS = (
 )
 CELERY_BEAT_SCHEDULE = {
     "expire-review-claims": {"task": "workers.maintenance.expire_claims", "schedule": 60.0},
+    "resume-stalled-ingests": {
+        "task": "workers.maintenance.resume_stalled_ingests",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
