@@ -61,6 +61,7 @@ def figure_json(f: FigureInfo, crops: Path, files: tuple[str, list[str]] | None 
                 "image": panel_image,
                 "modality": p.modality,
                 "modality_confidence": p.modality_confidence,
+                "flags": p.flags,
             }
             for p, panel_image in zip(f.panels, panel_images, strict=True)
         ],

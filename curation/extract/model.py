@@ -34,6 +34,9 @@ class PanelInfo:
     image_png: bytes
     modality: str
     modality_confidence: float
+    # Review flags of this panel alone (`face`, `annotation_marks`); the figure's `flags` hold
+    # them too, with the extractor's own notes (caption position, low resolution, ...).
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import pymupdf
 from PIL import Image
 
 from . import annotate, imagecues
+from . import flags as review_flags
 from .crop import page_clip
 from .errors import PdfError
 from .layout import (
@@ -99,9 +100,18 @@ def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]
     frame = reading_rect(page, matrix)
     to_pdf = reading_inverse(matrix)
     prose = [b.bbox for b in blocks if len(b.text.split()) > TEXT_FRAME_WORDS]
-    drawings = read_drawings(page, matrix, prose)
+    marks: list[Box] = []
+    drawings = read_drawings(page, matrix, prose, marks)
     return PageData(
-        number, frame.width, frame.height, blocks, images, text, to_pdf=to_pdf, drawings=drawings
+        number,
+        frame.width,
+        frame.height,
+        blocks,
+        images,
+        text,
+        to_pdf=to_pdf,
+        drawings=drawings,
+        marks=marks,
     )
 
 
@@ -150,6 +160,7 @@ def build_figure(
     if drawing and fig_mod is None:
         fig_mod, fig_conf = "other", 0.8  # a diagram, unless its caption names a modality
     panels: list[PanelInfo] = []
+    reading_boxes = boxes
     boxes = [pd.pdf_box(b) for b in boxes]
     for i, (pl, box, letter) in enumerate(zip(group.panels, boxes, letters, strict=True)):
         pix = render_pixmap(page, box, dpi)
@@ -158,10 +169,13 @@ def build_figure(
         mod, conf = annotate.modality_from_text(sub) if letter else (fig_mod, fig_conf)
         if mod is None and n > 1 and fig_mod and len(subs) == 0:
             mod, conf = fig_mod, fig_conf * 0.8
+        panel_flags: list[str] = []
         if not drawing:
             small = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
             mod, conf = imagecues.combine(small, mod, conf)
-        panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3)))
+            panel_flags = review_flags.panel_flags(small, reading_boxes[i], pd.marks, mod)
+            flags.extend(panel_flags)
+        panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3), panel_flags))
         if not pl.vector and _ppi(pl) < LOW_PPI:
             flags.append("low_resolution")
     mods = {p.modality for p in panels}

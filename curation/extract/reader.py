@@ -79,6 +79,9 @@ class PageData:
     to_pdf: pymupdf.Matrix | None = None
     # Clusters of vector drawings large enough to be a figure (see `read_drawings`).
     drawings: list[Placement] = field(default_factory=list)
+    # Boxes of every visible vector path (reading space): arrows and circles drawn on a photo
+    # are found among these (see `flags.vector_marks`).
+    marks: list[Box] = field(default_factory=list)
 
     def pdf_box(self, box: Box) -> Box:
         """A box of this page in PyMuPDF's page coordinates, the contract's space."""
@@ -442,12 +445,16 @@ def _frames_prose(rect: pymupdf.Rect, prose: list[Box]) -> bool:
 
 
 def read_drawings(
-    page: pymupdf.Page, matrix: pymupdf.Matrix | None = None, prose: list[Box] | None = None
+    page: pymupdf.Page,
+    matrix: pymupdf.Matrix | None = None,
+    prose: list[Box] | None = None,
+    marks: list[Box] | None = None,
 ) -> list[Placement]:
     """Clusters of vector drawings (`Page.cluster_drawings`) big enough to be a figure, boxed in
     the reading space. Rules, header bars and table rulings (lines a row apart) fall below the
     size; paths framing or shading `prose` (boxes of long text blocks, reading space) are left
     out before clustering, so a key-point box does not swallow a diagram set close to it.
+    `marks`, when given, receives the box of every visible path (reading space).
     Whether a cluster is a figure is decided by its caption (see `layout.vector_groups`).
     """
     m = reading_matrix(page) if matrix is None else matrix
@@ -459,6 +466,8 @@ def read_drawings(
         if _invisible(p) or abs(p["rect"]) > FULL_PAGE_FRACTION * area:
             continue
         r = p["rect"] * turn if turn is not None else p["rect"]
+        if marks is not None:
+            marks.append((round(r.x0, 2), round(r.y0, 2), round(r.x1, 2), round(r.y1, 2)))
         if prose and _frames_prose(r, prose):
             continue
         paths.append(p)
