@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,13 @@ import pymupdf
 from PIL import Image, ImageDraw, ImageFont
 
 from . import content, images
+
+# Shares of single pictures drawn as a face (of clinical ones), with arrows/circles burned into
+# the pixels, or with arrows/circles drawn over them as vector paths.
+FACE_SHARE = 0.12
+RASTER_MARK_SHARE = 0.07
+VECTOR_MARK_SHARE = 0.07
+VECTOR_MARK_COLOURS = [(1, 1, 0), (1, 1, 1), (0, 0, 0), (0.1, 0.35, 0.95)]
 
 PAGE_W, PAGE_H = 595.0, 842.0
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 62.0, 62.0, 66.0, 70.0
@@ -183,6 +191,7 @@ class GoldPanel:
     bbox: Box
     subcaption: str
     modality: str
+    flags: list[str] = field(default_factory=list)  # face | annotation_marks
 
 
 @dataclass
@@ -209,6 +218,10 @@ class GoldFigure:
     mentions: list[GoldMention] = field(default_factory=list)
     caption_position: str = "below"  # below | above | beside | next_page
     layout: str = "1col"
+    # Review flags of the figure (the union of its panels'): face | annotation_marks
+    flags: list[str] = field(default_factory=list)
+    # How the marks were made, for the benchmark: vector (paths over the image) | raster
+    marks: str = ""
 
 
 @dataclass
@@ -319,7 +332,12 @@ class _Writer:
     """Owns the document, the current page, the column and the vertical cursor."""
 
     def __init__(
-        self, title: str, style: BookStyle, rng: np.random.Generator, unique_images: int
+        self,
+        title: str,
+        style: BookStyle,
+        rng: np.random.Generator,
+        unique_images: int,
+        seed: int = 0,
     ) -> None:
         self.doc = pymupdf.open()
         self.title = title
@@ -337,6 +355,9 @@ class _Writer:
         self.image_counts: dict[tuple, int] = {}
         self.decoys: list[GoldDecoy] = []
         self.col_w = (TEXT_W - COL_GAP * (style.columns - 1)) / style.columns
+        # Faces and annotation marks are drawn from a stream of their own, so that adding them
+        # left every other choice of a seeded book as it was.
+        self.flag_rng = np.random.default_rng([seed, zlib.crc32(title.encode()), 7])
 
     # -- frame and pages -------------------------------------------------------------------
     @property
@@ -560,8 +581,9 @@ class _Writer:
         return seq[int(self.rng.integers(len(seq)))]
 
     # -- figures ---------------------------------------------------------------------------
-    def _insert(self, key: tuple, rect: pymupdf.Rect, make) -> list:
-        """Insert a pooled image: drawn on first use, then reused by xref."""
+    def _insert(self, key: tuple, rect: pymupdf.Rect, make, quantize: bool = True) -> list:
+        """Insert a pooled image: drawn on first use, then reused by xref. Quantizing keeps
+        the PDF small; `quantize=False` keeps pure colours (marker strokes) pure."""
         assert self.page is not None
         n = self.image_counts.get(key, 0)
         self.image_counts[key] = n + 1
@@ -571,10 +593,64 @@ class _Writer:
             self.page.insert_image(rect, xref=xref)
             return extra
         img, extra = make()
-        stream = images.png_bytes(img.quantize(96, method=Image.Quantize.FASTOCTREE))
-        xref = self.page.insert_image(rect, stream=stream)
+        if quantize:
+            img = img.quantize(96, method=Image.Quantize.FASTOCTREE)
+        xref = self.page.insert_image(rect, stream=images.png_bytes(img))
         self.image_pool[pool_key] = (xref, extra)
         return extra
+
+    def _flagged_image(self, modality: str, rect: pymupdf.Rect) -> tuple[list[str], str]:
+        """A single picture that may be a face (clinical photographs only) or carry arrows and
+        circles, burned into its pixels or drawn over it as vector paths. Returns the panel's
+        gold flags and how marks were made ("vector" | "raster" | "")."""
+        assert self.page is not None
+        r = float(self.flag_rng.random())
+        px_w = 600 if rect.width > 200 else (480 if rect.width > 160 else 400)
+        if modality == "clinical" and r < FACE_SHARE:
+            self._insert(
+                ("face",), rect, lambda: (images.face(self.flag_rng, px_w, px_w * 3 // 4), [])
+            )
+            return ["face"], ""
+        r -= FACE_SHARE
+        if r < RASTER_MARK_SHARE:
+
+            def make():
+                img = images.draw(modality, self.flag_rng, px_w, px_w * 3 // 4)
+                return images.burn_marks(img, self.flag_rng), []
+
+            self._insert((modality, "marks"), rect, make, quantize=False)
+            return ["annotation_marks"], "raster"
+        self._single_image(modality, rect)
+        if r - RASTER_MARK_SHARE < VECTOR_MARK_SHARE:
+            self._vector_marks(rect)
+            return ["annotation_marks"], "vector"
+        return [], ""
+
+    def _vector_marks(self, rect: pymupdf.Rect) -> None:
+        """An arrow and/or a circle drawn as paths over a placed picture."""
+        assert self.page is not None
+        rng = self.flag_rng
+        colour = VECTOR_MARK_COLOURS[int(rng.integers(len(VECTOR_MARK_COLOURS)))]
+        w, h = rect.width, rect.height
+        cx = rect.x0 + w * float(rng.uniform(0.35, 0.65))
+        cy = rect.y0 + h * float(rng.uniform(0.4, 0.65))
+        kind = int(rng.integers(3))  # 0 arrow, 1 circle, 2 both
+        shape = self.page.new_shape()
+        if kind in (1, 2):
+            shape.draw_circle(pymupdf.Point(cx, cy), min(w, h) * float(rng.uniform(0.12, 0.2)))
+        if kind in (0, 2):
+            tail = pymupdf.Point(cx + w * 0.25, cy - h * 0.25)
+            tip = pymupdf.Point(cx + w * 0.03, cy - h * 0.03)
+            shape.draw_line(tail, tip)
+            ang = float(np.arctan2(tip.y - tail.y, tip.x - tail.x))
+            size = w * 0.05
+            for da in (2.6, -2.6):
+                end = pymupdf.Point(
+                    tip.x + size * np.cos(ang + da), tip.y + size * np.sin(ang + da)
+                )
+                shape.draw_line(tip, end)
+        shape.finish(color=colour, width=1.6, closePath=False)
+        shape.commit()
 
     def _single_image(self, modality: str, rect: pymupdf.Rect) -> None:
         # Narrow panels get smaller pictures, as a publisher would downsample them.
@@ -819,7 +895,7 @@ class _Writer:
         for k, spec in enumerate((a, b)):
             left = self.x0 + k * (half + 18)
             rect = pymupdf.Rect(left, top, left + img_w, top + img_h)
-            self._single_image(spec.modalities[0], rect)
+            pflags, marks = self._flagged_image(spec.modalities[0], rect)
             cap_box = self._write_caption(spec, lines[k], left, top + img_h + 6, half)
             spec.gold = GoldFigure(
                 label=spec.label,
@@ -828,7 +904,9 @@ class _Writer:
                 caption=spec.caption,
                 caption_bbox=cap_box,
                 caption_page=self.pno,
-                panels=[GoldPanel(None, _box(rect), spec.subcaptions[0], spec.modalities[0])],
+                panels=[
+                    GoldPanel(None, _box(rect), spec.subcaptions[0], spec.modalities[0], pflags)
+                ],
                 modality=spec.modalities[0],
                 age=spec.age,
                 sex=spec.sex,
@@ -837,6 +915,8 @@ class _Writer:
                 style="side_by_side",
                 caption_position="below",
                 layout="1col",
+                flags=list(pflags),
+                marks=marks,
             )
         self.y = top + total
         return True
@@ -856,6 +936,8 @@ class _Writer:
             top = PAGE_H - MARGIN_B - img_h  # image sinks to the page foot
         left = x0 if pos == "beside" else x0 + (self.col_w - img_w) / 2
         frame = pymupdf.Rect(left, top, left + img_w, top + img_h)
+        panel_flags: list[list[str]] = [[] for _ in spec.modalities]
+        mark_kinds: set[str] = set()
         if spec.kind.startswith("composite"):
             rects = self._composite(spec, frame)
         elif spec.kind == "vector":
@@ -879,7 +961,9 @@ class _Writer:
                     for i in range(n)
                 ]
             for i, (rect, modality) in enumerate(zip(rects, spec.modalities, strict=True)):
-                self._single_image(modality, rect)
+                panel_flags[i], how = self._flagged_image(modality, rect)
+                if how:
+                    mark_kinds.add(how)
                 if n > 1:
                     letter = LETTERS[i].upper() if spec.upper else LETTERS[i]
                     if self.style.letters_below:
@@ -896,7 +980,9 @@ class _Writer:
                         color=ink,
                     )
         panels = [
-            GoldPanel(LETTERS[i] if n > 1 else None, _box(r), spec.subcaptions[i], m)
+            GoldPanel(
+                LETTERS[i] if n > 1 else None, _box(r), spec.subcaptions[i], m, panel_flags[i]
+            )
             for i, (r, m) in enumerate(zip(rects, spec.modalities, strict=True))
         ]
         cap_box: Box = (0.0, 0.0, 0.0, 0.0)
@@ -926,6 +1012,8 @@ class _Writer:
             style=spec.kind,
             caption_position=pos,
             layout=f"{self.style.columns}col",
+            flags=sorted({f for pf in panel_flags for f in pf}),
+            marks="+".join(sorted(mark_kinds)),
         )
         if pos == "next_page":
             self.pending_caption = (spec, self._caption_lines(spec, self.col_w))
@@ -1120,7 +1208,7 @@ def generate_book(
 
         writer: _Writer | HtmlWriter = HtmlWriter(title, st, rng, unique_images, seed=seed)
     else:
-        writer = _Writer(title, st, rng, unique_images)
+        writer = _Writer(title, st, rng, unique_images, seed=seed)
     try:
         specs, toc = compose(writer, st, rng, title, chapters, pages_per_chapter)
         page_count, page_w = writer.finish(Path(path), toc, seed, style)

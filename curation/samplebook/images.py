@@ -156,6 +156,87 @@ def histological(rng: np.random.Generator, w: int = 600, h: int = 450) -> Image.
     return out.filter(ImageFilter.SMOOTH)
 
 
+def face(rng: np.random.Generator, w: int = 600, h: int = 450) -> Image.Image:
+    """A frontal face filling most of the frame, with a lesion on one cheek: the stand-in for
+    a clinical photograph of a facial lesion, where the patient is identifiable.
+
+    Drawn flat (oval, hair, shadowed eye sockets with whites and irises, brows, nose, mouth)
+    and blurred a little: OpenCV's frontal-face Haar cascade finds about 19 in 20 of these at
+    sizes from 200 to 800 px.
+    """
+    tone = SKIN_TONES[int(rng.integers(len(SKIN_TONES)))]
+    bg = [(40, 70, 110), (35, 35, 40), (200, 205, 210), (120, 130, 120)]
+    img = Image.new("RGB", (w, h), bg[int(rng.integers(len(bg)))])
+    d = ImageDraw.Draw(img)
+    fh = h * rng.uniform(0.78, 0.9)
+    fw = min(fh * 0.74, w * 0.9)
+    cx, cy = w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2
+    x0, y0, x1, y1 = cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2
+    hairs = [(40, 28, 20), (70, 50, 30), (20, 20, 20), (110, 80, 50)]
+    hair = hairs[int(rng.integers(len(hairs)))]
+    d.ellipse((x0 - fw * 0.05, y0 - fh * 0.08, x1 + fw * 0.05, y0 + fh * 0.55), fill=hair)
+    d.ellipse((x0, y0 + fh * 0.08, x1, y1), fill=tone)
+
+    def dark(f: float) -> tuple[int, int, int]:
+        return (int(tone[0] * f), int(tone[1] * f), int(tone[2] * f))
+
+    ey, ex, er = y0 + fh * 0.45, fw * 0.2, fw * 0.11
+    for side in (-1, 1):
+        ecx = cx + side * ex
+        d.ellipse((ecx - er * 1.3, ey - er * 0.9, ecx + er * 1.3, ey + er * 0.7), fill=dark(0.55))
+        d.ellipse(
+            (ecx - er * 0.9, ey - er * 0.4, ecx + er * 0.9, ey + er * 0.4), fill=(235, 235, 230)
+        )
+        d.ellipse(
+            (ecx - er * 0.55, ey - er * 0.4, ecx + er * 0.55, ey + er * 0.4), fill=(50, 35, 30)
+        )
+        brow = (ecx - er * 1.3, ey - er * 1.4, ecx + er * 1.3, ey - er * 1.5)
+        d.line(brow, fill=hair, width=max(2, int(er * 0.35)))
+    ny = y0 + fh * 0.66
+    d.polygon([(cx, ey), (cx - fw * 0.08, ny), (cx + fw * 0.08, ny)], fill=dark(0.85))
+    d.ellipse((cx - fw * 0.1, ny - fh * 0.02, cx + fw * 0.1, ny + fh * 0.03), fill=dark(0.7))
+    my = y0 + fh * 0.8
+    d.ellipse((cx - fw * 0.17, my - fh * 0.025, cx + fw * 0.17, my + fh * 0.03), fill=(150, 70, 70))
+    # The lesion the photograph is about, on one cheek.
+    lx = cx + rng.choice([-1, 1]) * fw * 0.27
+    ly, lr = y0 + fh * 0.64, fw * rng.uniform(0.04, 0.07)
+    d.ellipse((lx - lr, ly - lr * 0.8, lx + lr, ly + lr * 0.8), fill=(185, 80, 75))
+    return img.filter(ImageFilter.GaussianBlur(max(1, w / 300)))
+
+
+MARK_COLOURS = [(255, 255, 0), (255, 255, 255), (0, 0, 0), (0, 255, 0)]
+
+
+def burn_marks(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Draw an arrow and/or a circle into the pixels, in one pure marker colour, as authors
+    annotate photographs before publishing them."""
+    out = img.copy()
+    d = ImageDraw.Draw(out)
+    w, h = out.size
+    colour = MARK_COLOURS[int(rng.integers(len(MARK_COLOURS)))]
+    if colour == (0, 0, 0) and (np.asarray(out.convert("L")) < 30).mean() > 0.1:
+        colour = (255, 255, 0)  # no one draws black arrows on a dermoscopy's black frame
+    width = 4  # a thin pen: strokes wider than the detector's opening read as areas
+    kind = int(rng.integers(3))  # 0 arrow, 1 circle, 2 both
+    cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.65)
+    if kind in (1, 2):
+        r = min(w, h) * rng.uniform(0.12, 0.22)
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), outline=colour, width=width)
+    if kind in (0, 2):
+        tail = (cx + w * rng.uniform(0.18, 0.3), cy - h * rng.uniform(0.18, 0.3))
+        tip = (cx + w * 0.03, cy - h * 0.03)
+        d.line((tail, tip), fill=colour, width=width)
+        ang = np.arctan2(tip[1] - tail[1], tip[0] - tail[0])
+        size = w * 0.04
+        for da in (2.6, -2.6):
+            d.line(
+                (tip, (tip[0] + size * np.cos(ang + da), tip[1] + size * np.sin(ang + da))),
+                fill=colour,
+                width=width,
+            )
+    return out
+
+
 DRAWERS = {"clinical": clinical, "dermoscopic": dermoscopic, "pathological": histological}
 
 

@@ -111,6 +111,14 @@ def score_book(gold: GoldBook, figures) -> dict:
                 scores[k]["panel"].add(fn=len(g.panels))
             continue
         used.add(best_i)
+        for flag in REVIEW_FLAGS:
+            want, got = flag in g.flags, flag in best.flags
+            names = [f"flag:{flag}"]
+            if flag == "annotation_marks" and g.marks:
+                names.append(f"flag:marks_{g.marks}")  # recall by how the marks were made
+            for k in ks:
+                for name in names:
+                    scores[k][name].add(tp=want and got, fp=got and not want, fn=want and not got)
         if ws(best.caption) != ws(g.caption):
             for k in ks:
                 scores[k]["pair"].add(fp=1)
@@ -167,6 +175,9 @@ def score_book(gold: GoldBook, figures) -> dict:
         if any(d.page == f.page and iou(d.bbox, f.bbox) > 0.3 for d in gold.decoys):
             decoy_hits += 1
     return {"scores": scores, "acc": acc, "decoy_false_figures": decoy_hits}
+
+
+REVIEW_FLAGS = ("face", "annotation_marks")
 
 
 def bare_pymupdf(path: Path, dpi: int) -> float:
@@ -347,6 +358,14 @@ def print_summary(report: dict) -> None:
         line += f"{res['decoy_false_figures']:8d}"
         line += f"{res['extract_pages_per_s']:9.1f}{res['bare_pages_per_s']:7.1f}"
         print(line)
+    print("\n== Review flags per matched figure (precision / recall, gold count)")
+    for name, _pages, scores, _acc, _res in summary_rows(report):
+        cells = []
+        for metric in sorted(m for m in scores if m.startswith("flag:")):
+            sc = scores[metric]
+            p, r, _ = sc.prf()
+            cells.append(f"{metric[5:]} P {p:.3f} R {r:.3f} n {sc.tp + sc.fn}")
+        print(f"{name:<22}" + "; ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> int:
