@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
-from curation.models import Figure, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
+from curation.models import Figure, Flag, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
 from curation.selectors.panels import FIX_ACTIONS
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -42,6 +42,17 @@ def _store_images(figures: Iterable[FigureInfo]) -> dict[int, tuple[str, list[st
     return paths
 
 
+def _review_flags(fig: FigureInfo, panel_index: int) -> list[str]:
+    """The flags an expert reviews on this pair: the panel's own (a face in panel b is not
+    panel a's), only those the review form offers. The extractor's notes (caption position,
+    low resolution, ...) stay on the Figure; on the Pair they would fail the review's check
+    and turn every unchanged accept into an edit."""
+    panel = fig.panels[panel_index]
+    own = getattr(panel, "flags", None)
+    source = own if own is not None else fig.flags
+    return sorted(set(source) & set(Flag.values))
+
+
 def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
     panel = fig.panels[panel_index]
     text = panel.subcaption if len(fig.panels) > 1 and panel.subcaption else fig.caption
@@ -52,7 +63,7 @@ def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
         "diagnosis": fig.diagnosis or "",
         "age": fig.age,
         "sex": fig.sex or "",
-        "flags": list(fig.flags),
+        "flags": _review_flags(fig, panel_index),
         "figure_caption": fig.caption,
     }
 
