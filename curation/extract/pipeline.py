@@ -545,6 +545,9 @@ def extract_book(
             checked: dict[int, str | None] = {}
             for a, b in ranges:
                 take(_extract_range(doc, sections, checked, a, b, dpi))
+                # MuPDF caches fonts and images of pages already read (up to 256 MB) on the
+                # open document; a chunk never goes back, so the cache only costs memory.
+                pymupdf.TOOLS.store_shrink(100)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(extract_chunk, path, a, b, dpi=dpi) for a, b in ranges]
