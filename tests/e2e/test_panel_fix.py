@@ -3,29 +3,19 @@
 import io
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from curation.extract.pagerender import render_pages
-from curation.models import Page, Pair, Panel, ReviewEvent
-from curation.services.storage import store_bytes
-from tests.panels.conftest import FIGURE_BOX, make_figure, pdf_bytes
+from curation.models import Pair, Panel, ReviewEvent
+from tests.panels.conftest import FIGURE_BOX, make_figure, make_previewed_book
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
 def figure(transactional_db, settings, eager_celery):
-    from tests.factories import make_book
-
     settings.CROP_DPI = 72
-    book = make_book(pages=1)
-    default_storage.save(book.file, ContentFile(pdf_bytes()))
-    preview = render_pages(default_storage.path(book.file), 1, 1, dpi=72)[1]
-    Page.objects.filter(textbook=book, number=1).update(
-        image=store_bytes(preview, prefix="pages", ext="jpg")
-    )
+    book = make_previewed_book(pages=1)
     figure, (pair,) = make_figure(book, boxes=[FIGURE_BOX], caption="Fig. 1.1 Two plaques.")
     return figure, pair
 

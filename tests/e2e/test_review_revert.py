@@ -2,15 +2,11 @@
 re-rendered by the panel fixes' task, and the revert shows in the timeline."""
 
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
-from curation.extract.pagerender import render_pages
-from curation.models import Page, Panel
+from curation.models import Panel
 from curation.selectors.panels import render_states
 from curation.services import panels as panel_svc
-from curation.services.storage import store_bytes
-from tests.panels.conftest import FIGURE_BOX, make_figure, pdf_bytes
+from tests.panels.conftest import FIGURE_BOX, make_figure, make_previewed_book
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,15 +15,8 @@ MOVED = [60.0, 70.0, 290.0, 390.0]
 
 @pytest.fixture
 def adjusted(transactional_db, settings, eager_celery, make_user):
-    from tests.factories import make_book
-
     settings.CROP_DPI = 72
-    book = make_book(pages=1)
-    default_storage.save(book.file, ContentFile(pdf_bytes()))
-    preview = render_pages(default_storage.path(book.file), 1, 1, dpi=72)[1]
-    Page.objects.filter(textbook=book, number=1).update(
-        image=store_bytes(preview, prefix="pages", ext="jpg")
-    )
+    book = make_previewed_book(pages=1)
     figure, (pair,) = make_figure(book, boxes=[FIGURE_BOX])
     expert = make_user("ann", "expert")
     panel_svc.adjust_panels(figure.pk, expert, boxes={pair.pk: MOVED}, versions={pair.pk: 1})

@@ -69,6 +69,22 @@ def make_figure(book, *, boxes, letters=None, subcaptions=None, caption="Fig. 1.
     return figure, pairs
 
 
+def make_previewed_book(pages: int = 1):
+    """A factory book backed by the small PDF, with page previews rendered from it (UI tests)."""
+    from curation.extract.pagerender import render_pages
+    from curation.models import Page
+    from curation.services.storage import store_bytes
+
+    book = make_book(pages=pages)
+    default_storage.save(book.file, ContentFile(pdf_bytes()))
+    previews = render_pages(default_storage.path(book.file), 1, pages, dpi=72)
+    for number, preview in previews.items():
+        Page.objects.filter(textbook=book, number=number).update(
+            image=store_bytes(preview, prefix="pages", ext="jpg")
+        )
+    return book
+
+
 @pytest.fixture
 def book(db):
     book = make_book(pages=2)

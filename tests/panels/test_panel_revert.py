@@ -2,35 +2,15 @@
 pairs split off it or merged into it, and a crop re-rendered by the panel fixes' task."""
 
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
 from curation.models import Claim, Pair, Panel, ReviewEvent
 from curation.selectors.panels import RENDERING, figure_layout, render_states
 from curation.services import panels as panel_svc
 from curation.services import review as svc
 from curation.services.errors import Conflict, NotAllowed
-from tests.factories import make_book
-from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure, pdf_bytes
+from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
 MOVED = [60.0, 70.0, 290.0, 390.0]
-
-
-@pytest.fixture
-def book(db):
-    book = make_book(pages=2)
-    default_storage.save(book.file, ContentFile(pdf_bytes()))
-    return book
-
-
-@pytest.fixture
-def expert(make_user):
-    return make_user("ann", "expert")
-
-
-@pytest.fixture
-def curator(make_user):
-    return make_user("cat", "curator")
 
 
 @pytest.fixture
