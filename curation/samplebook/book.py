@@ -328,7 +328,93 @@ def _weighted(rng: np.random.Generator, options: tuple[tuple[str, float], ...]) 
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 
-class _Writer:
+COMPOSITE_PANEL = (320, 240, 12)  # panel width, height and white gutter, in pixels
+
+
+def composite_layout(n: int) -> tuple[int, int, list[tuple[float, float, float, float]]]:
+    """Columns, rows and each panel's box as fractions of a composite of `n` panels."""
+    pw, ph, gut = COMPOSITE_PANEL
+    cols, rows = (2, 2) if n == 4 else (n, 1)
+    total_w, total_h = cols * pw + (cols - 1) * gut, rows * ph + (rows - 1) * gut
+    fracs = []
+    for i in range(n):
+        r, c = divmod(i, cols)
+        x, y = c * (pw + gut), r * (ph + gut)
+        fracs.append((x / total_w, y / total_h, (x + pw) / total_w, (y + ph) / total_h))
+    return cols, rows, fracs
+
+
+def draw_composite(modalities: list[str], rng: np.random.Generator) -> Image.Image:
+    """One raster holding several panels separated by white gutters, letters in the pixels
+    (both producers draw the same composite)."""
+    pw, ph, gut = COMPOSITE_PANEL
+    cols, rows, _ = composite_layout(len(modalities))
+    canvas = Image.new("RGB", (cols * pw + (cols - 1) * gut, rows * ph + (rows - 1) * gut), "white")
+    font = ImageFont.load_default(size=26)
+    for i, m in enumerate(modalities):
+        r, c = divmod(i, cols)
+        panel = images.draw(m, rng, pw, ph)
+        ink = (0, 0, 0) if m == "pathological" else (255, 255, 255)
+        ImageDraw.Draw(panel).text((8, 4), LETTERS[i], fill=ink, font=font)
+        canvas.paste(panel, (c * (pw + gut), r * (ph + gut)))
+    return canvas
+
+
+def grid_cells(
+    spec: FigureSpec, left: float, top: float, width: float, gutter: float, below: float
+) -> list[tuple[float, float, float, float]]:
+    """(x, y, w, h) of each panel of a row or grid figure `width` wide, letters `below` each."""
+    n = len(spec.modalities)
+    cols = 2 if spec.kind == "grid4" else n
+    pw = (width - gutter * (cols - 1)) / cols
+    ph = pw * 0.75
+    return [
+        (left + (i % cols) * (pw + gutter), top + (i // cols) * (ph + below + gutter), pw, ph)
+        for i in range(n)
+    ]
+
+
+class FlowWriter:
+    """Where figures go as text flows, shared by both producers: a queue of figures placed
+    when they fit, side-by-side pairs, column and page breaks. Subclasses supply the page
+    geometry (`room`, `new_page`) and the drawing (`place_figure`, `place_pair`)."""
+
+    def _pick(self, seq: list[str]) -> str:
+        return seq[int(self.rng.integers(len(seq)))]
+
+    def advance(self) -> None:
+        """Move to the next column, or to a new page after the last one."""
+        if self.col + 1 < self.style.columns:
+            self.col += 1
+            self.y = self.col_top
+            self.place_queued()
+        else:
+            self.new_page()
+
+    def place_queued(self) -> None:
+        while self.queue and not self.pending_caption:
+            spec = self.queue[0]
+            if self._pairable() and self.rng.random() < self.style.pairs:
+                if not self.place_pair(self.queue[0], self.queue[1]):
+                    return
+                del self.queue[:2]
+                continue
+            _, _, total, _ = self._figure_total(spec)
+            if self.room() < total:
+                return
+            self.queue.pop(0)
+            self.place_figure(spec)
+
+    def _pairable(self) -> bool:
+        return (
+            self.style.pairs > 0
+            and self.style.columns == 1
+            and len(self.queue) >= 2
+            and all(s.kind == "single" and s.position == "below" for s in self.queue[:2])
+        )
+
+
+class _Writer(FlowWriter):
     """Owns the document, the current page, the column and the vertical cursor."""
 
     def __init__(
@@ -398,15 +484,6 @@ class _Writer:
             spec.gold.caption_page = self.pno
             self.y = box[3] + 14
         self.place_queued()
-
-    def advance(self) -> None:
-        """Move to the next column, or to a new page after the last one."""
-        if self.col + 1 < self.style.columns:
-            self.col += 1
-            self.y = self.col_top
-            self.place_queued()
-        else:
-            self.new_page()
 
     def room(self) -> float:
         return PAGE_H - MARGIN_B - self.y
@@ -577,9 +654,6 @@ class _Writer:
         self.decoys.append(GoldDecoy(kind, self.pno, _box(rect), cap))
         self.y = rect.y1 + 14
 
-    def _pick(self, seq: list[str]) -> str:
-        return seq[int(self.rng.integers(len(seq)))]
-
     # -- figures ---------------------------------------------------------------------------
     def _insert(self, key: tuple, rect: pymupdf.Rect, make, quantize: bool = True) -> list:
         """Insert a pooled image: drawn on first use, then reused by xref. Quantizing keeps
@@ -678,33 +752,17 @@ class _Writer:
 
     def _composite(self, spec: FigureSpec, rect: pymupdf.Rect) -> list[pymupdf.Rect]:
         """One raster holding several panels separated by white gutters, letters in pixels."""
-        n = len(spec.modalities)
-        cols, rows = (2, 2) if n == 4 else (n, 1)
-        pw, ph, gut = 320, 240, 12
-
-        def make():
-            canvas = Image.new(
-                "RGB", (cols * pw + (cols - 1) * gut, rows * ph + (rows - 1) * gut), "white"
-            )
-            font = ImageFont.load_default(size=26)
-            for i, m in enumerate(spec.modalities):
-                r, c = divmod(i, cols)
-                panel = images.draw(m, self.rng, pw, ph)
-                ink = (0, 0, 0) if m == "pathological" else (255, 255, 255)
-                ImageDraw.Draw(panel).text((8, 4), LETTERS[i], fill=ink, font=font)
-                canvas.paste(panel, (c * (pw + gut), r * (ph + gut)))
-            return canvas, []
-
-        self._insert(("composite", *spec.modalities), rect, make)
-        total_w = cols * pw + (cols - 1) * gut
-        s = rect.width / total_w
-        out = []
-        for i in range(n):
-            r, c = divmod(i, cols)
-            x = rect.x0 + c * (pw + gut) * s
-            y = rect.y0 + r * (ph + gut) * s
-            out.append(pymupdf.Rect(x, y, x + pw * s, y + ph * s))
-        return out
+        self._insert(
+            ("composite", *spec.modalities),
+            rect,
+            lambda: (draw_composite(spec.modalities, self.rng), []),
+        )
+        _, _, fracs = composite_layout(len(spec.modalities))
+        w, h = rect.width, rect.height
+        return [
+            pymupdf.Rect(rect.x0 + a * w, rect.y0 + b * h, rect.x0 + c * w, rect.y0 + d * h)
+            for a, b, c, d in fracs
+        ]
 
     def _vector_diagram(self, spec: FigureSpec, rect: pymupdf.Rect) -> pymupdf.Rect:
         """A schematic drawn with rectangles, curves, lines and fills, short labels inside;
@@ -860,28 +918,6 @@ class _Writer:
             total = img_h + 6 + cap_h + 18
         return img_w, img_h, total, lines
 
-    def place_queued(self) -> None:
-        while self.queue and not self.pending_caption:
-            spec = self.queue[0]
-            if self._pairable() and self.rng.random() < self.style.pairs:
-                if not self.place_pair(self.queue[0], self.queue[1]):
-                    return
-                del self.queue[:2]
-                continue
-            _, _, total, _ = self._figure_total(spec)
-            if self.room() < total:
-                return
-            self.queue.pop(0)
-            self.place_figure(spec)
-
-    def _pairable(self) -> bool:
-        return (
-            self.style.pairs > 0
-            and self.style.columns == 1
-            and len(self.queue) >= 2
-            and all(s.kind == "single" and s.position == "below" for s in self.queue[:2])
-        )
-
     def place_pair(self, a: FigureSpec, b: FigureSpec) -> bool:
         """Two single figures side by side, each with its own caption underneath."""
         assert self.page is not None
@@ -946,20 +982,8 @@ class _Writer:
             if spec.kind == "single":
                 rects = [frame]
             else:
-                gut = self.style.gutter
-                below = self._below()
-                cols = 2 if spec.kind == "grid4" else n
-                pw = (img_w - gut * (cols - 1)) / cols
-                ph = pw * 0.75
-                rects = [
-                    pymupdf.Rect(
-                        left + (i % cols) * (pw + gut),
-                        top + (i // cols) * (ph + below + gut),
-                        left + (i % cols) * (pw + gut) + pw,
-                        top + (i // cols) * (ph + below + gut) + ph,
-                    )
-                    for i in range(n)
-                ]
+                cells = grid_cells(spec, left, top, img_w, self.style.gutter, self._below())
+                rects = [pymupdf.Rect(x, y, x + w, y + h) for x, y, w, h in cells]
             for i, (rect, modality) in enumerate(zip(rects, spec.modalities, strict=True)):
                 panel_flags[i], how = self._flagged_image(modality, rect)
                 if how:

@@ -44,9 +44,13 @@ from .book import (
     BookStyle,
     Box,
     FigureSpec,
+    FlowWriter,
     GoldDecoy,
     GoldFigure,
     GoldPanel,
+    composite_layout,
+    draw_composite,
+    grid_cells,
 )
 
 PX = 0.75  # PDF points per CSS px (96 px per inch, 72 points per inch)
@@ -407,7 +411,7 @@ class _Pending:
     caption: str
 
 
-class HtmlWriter:
+class HtmlWriter(FlowWriter):
     """The PyMuPDF writer's interface (pages, columns, a cursor, a figure queue) over HTML."""
 
     def __init__(
@@ -529,15 +533,6 @@ class HtmlWriter:
             self.y += h + self.look.fig_space
         self.place_queued()
 
-    def advance(self) -> None:
-        """Move to the next column, or to a new page after the last one."""
-        if self.col + 1 < self.style.columns:
-            self.col += 1
-            self.y = self.col_top
-            self.place_queued()
-        else:
-            self.new_page()
-
     def room(self) -> float:
         return self.look.page_h - self.look.bottom - self.y
 
@@ -658,9 +653,6 @@ class HtmlWriter:
         self._decoy_ids.append((decoy, eid))
         self.y = rect[3] + 14
 
-    def _pick(self, seq: list[str]) -> str:
-        return seq[int(self.rng.integers(len(seq)))]
-
     # -- figures ---------------------------------------------------------------------------
     def _img(self, uri: str, rect: Box) -> str:
         eid = self._id()
@@ -707,33 +699,12 @@ class HtmlWriter:
 
     def _composite(self, spec: FigureSpec, rect: Box) -> list[tuple[float, float, float, float]]:
         """One raster holding several panels separated by white gutters; panel fractions."""
-        n = len(spec.modalities)
-        cols, rows = (2, 2) if n == 4 else (n, 1)
-        pw, ph, gut = 320, 240, 12
-
-        def make() -> str:
-            canvas = Image.new(
-                "RGB", (cols * pw + (cols - 1) * gut, rows * ph + (rows - 1) * gut), "white"
-            )
-            font = ImageFont.load_default(size=26)
-            for i, m in enumerate(spec.modalities):
-                r, c = divmod(i, cols)
-                panel = images.draw(m, self.rng, pw, ph)
-                ink = (0, 0, 0) if m == "pathological" else (255, 255, 255)
-                ImageDraw.Draw(panel).text((8, 4), LETTERS[i], fill=ink, font=font)
-                canvas.paste(panel, (c * (pw + gut), r * (ph + gut)))
-            return _data_uri(canvas, "jpeg")
-
-        uri = self._pooled(("composite", *spec.modalities), make)
+        uri = self._pooled(
+            ("composite", *spec.modalities),
+            lambda: _data_uri(draw_composite(spec.modalities, self.rng), "jpeg"),
+        )
         self._img(uri, rect)
-        total_w = cols * pw + (cols - 1) * gut
-        total_h = rows * ph + (rows - 1) * gut
-        fracs = []
-        for i in range(n):
-            r, c = divmod(i, cols)
-            x, y = c * (pw + gut), r * (ph + gut)
-            fracs.append((x / total_w, y / total_h, (x + pw) / total_w, (y + ph) / total_h))
-        return fracs
+        return composite_layout(len(spec.modalities))[2]
 
     def _vector_svg(self, spec: FigureSpec, rect: Box) -> str:
         """The PyMuPDF producer's schematic as inline SVG (1 user unit = 1 pt); its id."""
@@ -871,28 +842,6 @@ class HtmlWriter:
             total = img_h + lk.cap_gap + cap_h + lk.fig_space + 4
         return img_w, img_h, total, cap_h
 
-    def place_queued(self) -> None:
-        while self.queue and not self.pending_caption:
-            spec = self.queue[0]
-            if self._pairable() and self.rng.random() < self.style.pairs:
-                if not self.place_pair(self.queue[0], self.queue[1]):
-                    return
-                del self.queue[:2]
-                continue
-            _, _, total, _ = self._figure_total(spec)
-            if self.room() < total:
-                return
-            self.queue.pop(0)
-            self.place_figure(spec)
-
-    def _pairable(self) -> bool:
-        return (
-            self.style.pairs > 0
-            and self.style.columns == 1
-            and len(self.queue) >= 2
-            and all(s.kind == "single" and s.position == "below" for s in self.queue[:2])
-        )
-
     def _gold(
         self, spec: FigureSpec, bbox: Box, panels: list[GoldPanel], pos: str, style: str
     ) -> GoldFigure:
@@ -972,20 +921,8 @@ class HtmlWriter:
             if spec.kind == "single":
                 rects = [frame]
             else:
-                gut = self.style.gutter
-                below = self._below()
-                cols = 2 if spec.kind == "grid4" else n
-                pw = (img_w - gut * (cols - 1)) / cols
-                ph = pw * 0.75
-                rects = [
-                    _snap(
-                        left + (i % cols) * (pw + gut),
-                        top + (i // cols) * (ph + below + gut),
-                        pw,
-                        ph,
-                    )
-                    for i in range(n)
-                ]
+                cells = grid_cells(spec, left, top, img_w, self.style.gutter, self._below())
+                rects = [_snap(*cell) for cell in cells]
             for i, (rect, modality) in enumerate(zip(rects, spec.modalities, strict=True)):
                 parts.append((self._single_image(modality, rect), None))
                 if n > 1:
