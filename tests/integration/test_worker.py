@@ -101,3 +101,15 @@ def test_lost_ingest_messages_are_resent_by_the_sweep(
     assert book.chunks_done == book.chunks_total
     keys = sorted(Figure.objects.filter(textbook=book).values_list("label", "page__number"))
     assert keys == _gold_keys(gold)
+
+
+def test_ingest_tasks_are_acknowledged_only_after_they_ran():
+    """The kill test above may finish through the sweep when Redis loses the message, so it
+    cannot tell whether redelivery works; this pins the options redelivery rests on."""
+    from django.conf import settings
+
+    from workers.ingest import finalize_ingest, ingest_chunk
+
+    for task in (ingest_chunk, finalize_ingest):
+        assert task.acks_late and task.reject_on_worker_lost, task.name
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
