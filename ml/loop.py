@@ -136,6 +136,26 @@ def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) 
     return out
 
 
+def require_one_step(n: int, train: TrainConfig, world: int, what: str = "examples") -> None:
+    """Refuse `n` examples that cannot fill one optimizer step.
+
+    `fit` drops an epoch's micro-batches that do not fill a whole step, so with fewer than one
+    step's worth it would wait for a full step forever: a hung worker, not an error. Stages
+    call this before loading the model, `fit` again before training.
+    """
+    per_step = train.micro_batch_size * world
+    if not per_step or train.batch_size % per_step:
+        return  # fit raises its own error for a batch that does not divide
+    needed = train.batch_size // train.micro_batch_size  # micro-batches in one step, all ranks
+    have = math.ceil(n / train.micro_batch_size)
+    if have < needed:
+        raise ValueError(
+            f"{n} {what} make {have} micro-batch(es) of {train.micro_batch_size}, fewer than "
+            f"one optimizer step needs ({needed}, train.batch_size={train.batch_size}); lower "
+            "train.batch_size (or micro_batch_size), or train on more data"
+        )
+
+
 def fit(
     model: Any,
     examples: Sequence[Any],
@@ -163,14 +183,7 @@ def fit(
             f"({train.micro_batch_size} x {dist.world})"
         )
     accum = train.batch_size // per_step
-    n_micro = math.ceil(len(examples) / train.micro_batch_size)
-    if n_micro < dist.world * accum:  # else the stream below would never yield: a silent hang
-        raise ValueError(
-            f"{len(examples)} examples make {n_micro} micro-batches of "
-            f"{train.micro_batch_size}, fewer than one optimizer step needs "
-            f"({dist.world * accum} = batch_size {train.batch_size} / micro_batch_size "
-            f"{train.micro_batch_size}); lower batch_size or add data"
-        )
+    require_one_step(len(examples), train, dist.world)
     steps_per_epoch = max(1, len(examples) // train.batch_size)
     total = train.max_steps or max(1, math.ceil(train.epochs * steps_per_epoch))
     warmup = int(train.warmup_ratio * total)

@@ -65,27 +65,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_enough_examples(n: int, cfg: Config, dist: DistInfo, what: str) -> None:
-    """Refuse a run whose examples cannot fill one optimiser step.
-
-    `ml.loop.fit` drops an epoch's micro-batches that do not fill a whole step; with fewer
-    micro-batches than one step takes it would wait for a full step forever (a hung worker,
-    not an error). A small release with a SkinVL-sized batch (16 = 4 x 4) does that.
-    """
-    train = cfg.train
-    per_step = train.micro_batch_size * dist.world
-    if not n or not per_step or train.batch_size % per_step:
-        return  # fit raises its own clear error for these
-    needed = train.batch_size // train.micro_batch_size  # micro-batches in one step, all ranks
-    have = -(-n // train.micro_batch_size)
-    if have < needed:
-        raise ValueError(
-            f"{n} {what} make {have} micro-batch(es) of {train.micro_batch_size}, fewer than "
-            f"the {needed} one step of train.batch_size={train.batch_size} needs; lower "
-            "train.batch_size (or micro_batch_size), or train on a bigger release"
-        )
-
-
 PROBE_EXAMPLES = 16
 
 

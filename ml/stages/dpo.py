@@ -15,11 +15,10 @@ import torch.nn.functional as F
 from ml.collator import IGNORE_INDEX, ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import PreferenceExample, preference_examples
-from ml.loop import LogFn, _autocast, _to_device, fit, setup_distributed
+from ml.loop import LogFn, _autocast, _to_device, fit, require_one_step, setup_distributed
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
-    check_enough_examples,
     effective_config,
     print_log,
     probe_loss,
@@ -120,7 +119,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     prefs = preference_examples(release, cfg.data.train_split, cfg.data)
     if not prefs:
         raise ValueError("the release has no usable preference pairs in the train split")
-    check_enough_examples(len(prefs), cfg, dist, "preference pairs")
+    require_one_step(len(prefs), cfg.train, dist.world, "preference pairs")
     items = list(enumerate(prefs))
     seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(

@@ -13,12 +13,11 @@ import torch
 from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import caption_examples, sft_examples
-from ml.loop import LogFn, fit, setup_distributed
+from ml.loop import LogFn, fit, require_one_step, setup_distributed
 from ml.losses import answer_only_sft_loss
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
-    check_enough_examples,
     effective_config,
     print_log,
     probe_loss,
@@ -42,7 +41,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
     release = Release(cfg.data.release, verify=cfg.data.verify)
     build = caption_examples if stage == "align" else sft_examples
     examples = build(release, cfg.data.train_split, cfg.data)
-    check_enough_examples(len(examples), cfg, dist, f"{stage} examples")
+    require_one_step(len(examples), cfg.train, dist.world, f"{stage} examples")
     seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
