@@ -88,6 +88,7 @@ def test_conflict_payload_and_page_show_no_other_decision(blind):
     assert page.status_code == 409
     html = page.content.decode()
     assert SECRET not in html and "first_reviewer" not in html
+    assert 'id="blind-note"' in html
     assert f'name="version" value="{pair.version}"' in html  # reapplying still works
 
 

@@ -240,3 +240,9 @@ def test_an_expert_awaiting_a_blind_review_sees_no_other_decision_anywhere(
     assert ("post", "/review/pairs/{pair}/", 409) in seen
     assert ("get", "/api/dashboard/", 403) in seen and ("get", "/dashboard/", 403) in seen
     assert Pair.objects.get(pk=objects["pair"]).status == Pair.Status.PROPOSED  # still blind
+    # Nor does filtering the pair list by status tell the first decision.
+    listed = {
+        status: [p["id"] for p in client.get(f"/api/pairs/?status={status}").json()["results"]]
+        for status in Pair.Status.values
+    }
+    assert listed.pop(Pair.Status.PROPOSED) == [objects["pair"]] and not any(listed.values())
