@@ -13,6 +13,7 @@ from curation.api import serializers as s
 from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
 from curation.models import ProjectSettings
 from curation.selectors import dashboard as dashboard_select
+from curation.selectors import review as review_select
 from curation.selectors import textbooks as select
 from curation.services import drafting as drafting_service
 from curation.services import review as review_service
@@ -145,8 +146,9 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
     @extend_schema(responses=s.ReviewEventSerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
-        self.get_object()
-        return Response(s.ReviewEventSerializer(review_service.history(int(pk)), many=True).data)
+        """The pair's events; while review is blind, only the machine's and the expert's own."""
+        events = review_select.pair_history(self.get_object(), request.user)
+        return Response(s.ReviewEventSerializer(events, many=True).data)
 
     @extend_schema(request=s.DraftRequestSerializer, responses={202: dict})
     @action(detail=False, methods=["post"])

@@ -27,6 +27,7 @@ from curation.models import (
     ReviewEvent,
     Sex,
 )
+from curation.selectors.review import round_reviews, visible_events
 from curation.services import dispatch
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
@@ -340,8 +341,8 @@ def _lock_for_write(pair_id: int, user, version: int) -> tuple[Pair, Claim | Non
     if claim is not None and claim.user_id != user.pk:
         raise Conflict("claimed", f"{claim.user} is reviewing this pair now.")
     if pair.version != version:
-        since = list(
-            ReviewEvent.objects.filter(target_type=ITEM, target_id=pair.pk)
+        since = list(  # blind review: only what this user may see of the others' changes
+            visible_events(pair, user)
             .order_by("-created_at", "-id")
             .values("action", "actor__username", "before", "after", "created_at")[:5]
         )
@@ -382,16 +383,7 @@ def _reviewer_values(pair: Pair, clean: dict) -> dict:
 
 def _round_reviews(pair: Pair) -> list[Review]:
     """Independent reviews of the pair since it was last reverted to be reviewed again."""
-    reviews = Review.objects.filter(item_type=ITEM, item_id=pair.pk, adjudication=False)
-    last_revert = (
-        ReviewEvent.objects.filter(target_type=ITEM, target_id=pair.pk, action="pair.reverted")
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if last_revert is not None:
-        reviews = reviews.filter(created_at__gt=last_revert)
-    return list(reviews.order_by("created_at", "id"))
+    return list(round_reviews(pair.pk).order_by("created_at", "id"))
 
 
 def _consensus(reviews: list[Review]) -> bool:

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from curation.models import Flag, Modality, Pair, RejectReason
-from curation.selectors.review import review_context
+from curation.selectors.review import decisions_hidden, review_context
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -149,7 +149,8 @@ class PairReviewView(RoleRequiredView):
             "message": exc.message,
             "rows": rows,
             "version": exc.extra["version"],
-            "recent": exc.extra["recent"],
+            "recent": exc.extra["recent"],  # the service kept to what this user may see
+            "blind": decisions_hidden(Pair.objects.get(pk=pk), request.user),
             "post": request.POST,
             "mine": mine,
             "query": _query(request.GET),

@@ -201,3 +201,48 @@ def test_matrix(role, objects, api_client_for, eager_celery, monkeypatch):
             assert response.status_code not in (401, 403), (role, method, path, response.content)
         else:
             assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+def _blind_call(client, method, path, objects):
+    """``_call``, except that decisions go in with a stale version, to get the conflict payload."""
+    if method == "post" and path == f"/api/pairs/{objects['pair']}/review/":
+        return client.post(path, {"version": 1, "action": "accept"}, format="json")
+    if method == "post" and path == f"/review/pairs/{objects['pair']}/":
+        return client.post(path, {"action": "accept", "version": "1", "text": "mine"})
+    return _call(client, method, path, objects["release"])
+
+
+def test_an_expert_awaiting_a_blind_review_sees_no_other_decision_anywhere(
+    objects, api_client_for, make_user, eager_celery, monkeypatch
+):
+    """Two reviews per item, one given: the other expert walks every endpoint and learns nothing."""
+    from curation.models import Pair
+    from curation.services import review as review_service
+
+    monkeypatch.setattr("curation.services.dispatch.enqueue_ingest", lambda *a: None)
+    review_service.set_reviews_per_item(make_user("blind_curator", "curator"), 2)
+    secret = "first-reviewer-secret-caption"
+    review_service.review_pair(objects["pair"], make_user("first_reviewer", "expert"), version=1,
+                               action="accept", changes={"text": secret})  # fmt: skip
+    client = api_client_for("expert", username="second_reviewer")
+    client.force_login(client.user)
+    seen = set()
+    for method, template in MATRIX:
+        path = template.format(**objects)
+        response = _blind_call(client, method, path, objects)
+        body = response.content.decode(errors="replace")
+        assert secret not in body and "first_reviewer" not in body, (method, path)
+        seen.add((method, template, response.status_code))
+    # The walk reached the surfaces that would show the first review, not only refusals.
+    assert ("get", "/api/pairs/{pair}/history/", 200) in seen
+    assert ("get", "/review/pairs/{pair}/", 200) in seen
+    assert ("post", "/api/pairs/{pair}/review/", 409) in seen
+    assert ("post", "/review/pairs/{pair}/", 409) in seen
+    assert ("get", "/api/dashboard/", 403) in seen and ("get", "/dashboard/", 403) in seen
+    assert Pair.objects.get(pk=objects["pair"]).status == Pair.Status.PROPOSED  # still blind
+    # Nor does filtering the pair list by status tell the first decision.
+    listed = {
+        status: [p["id"] for p in client.get(f"/api/pairs/?status={status}").json()["results"]]
+        for status in Pair.Status.values
+    }
+    assert listed.pop(Pair.Status.PROPOSED) == [objects["pair"]] and not any(listed.values())
