@@ -359,8 +359,9 @@ class WorkerPollSerializer(s.TrainingRunClaimSerializer):
     """What a worker says about itself when it asks for work (all but `worker` optional)."""
 
     hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    # Free text, not the platform's stage choices: a newer worker must still be able to claim.
     stages = serializers.ListField(
-        child=serializers.ChoiceField(choices=TrainingRun.Stage.choices), required=False
+        child=serializers.CharField(max_length=20), max_length=20, required=False
     )
     poll_s = serializers.FloatField(min_value=0, max_value=86400, required=False)
 
