@@ -86,6 +86,11 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = ["release", "stage", "status", "progress", "created_at"]
 
 
+@admin.register(models.WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["worker", "user", "hostname", "last_seen", "first_seen"]
+
+
 @admin.register(models.Review)
 class ReviewAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "expert", "item_type", "item_id", "decision", "seconds"]

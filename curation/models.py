@@ -462,6 +462,7 @@ class TrainingRun(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="training_runs")
     stage = models.CharField(max_length=10, choices=Stage.choices)
@@ -482,3 +483,31 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} on {self.release}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a GPU worker (``python -m ml worker``) asked for work.
+
+    One row per account and worker id (``host:pid`` by default), overwritten on every poll: it
+    is a liveness signal for the release page ("no GPU worker connected"), not history.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="worker_heartbeats"
+    )
+    worker = models.CharField(max_length=200)
+    hostname = models.CharField(max_length=255, blank=True)
+    stages = models.JSONField(default=list, blank=True)
+    # The worker's own polling interval: one that polls every 10 minutes is not gone after 5.
+    poll_s = models.FloatField(default=30.0)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "worker"], name="heartbeat_user_worker_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker} ({self.user_id})"

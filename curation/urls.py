@@ -44,4 +44,9 @@ urlpatterns = [
     ),
     path("releases/<int:pk>/diff/", releases.ReleaseDiffView.as_view(), name="release-diff"),
     path("releases/<int:pk>/train/", releases.ReleaseTrainView.as_view(), name="release-train"),
+    path(
+        "releases/<int:pk>/runs/<int:run_id>/cancel/",
+        releases.TrainingRunCancelView.as_view(),
+        name="training-run-cancel",
+    ),
 ]

@@ -48,6 +48,16 @@ class ApiError(Exception):
         self.status = status
         self.body = body
 
+    @property
+    def code(self) -> str | None:
+        """The platform's machine-readable refusal (`{"code": ...}`), e.g. `cancelled`."""
+        try:
+            data = json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+        code = data.get("code") if isinstance(data, dict) else None
+        return code if isinstance(code, str) else None
+
 
 class VerificationError(ReleaseError):
     """A downloaded file does not match the manifest (size or sha256)."""

@@ -3,7 +3,13 @@
 Three kinds of items are scored, each overall and per modality:
 
 - `vqa`: the split's VQA items (BLEU-1..4, ROUGE-L, token recall, yes/no accuracy);
-- `modality_classification`: one zero-shot question per pair asking for the modality;
+- `modality_classification`: one zero-shot question per pair asking for the modality, one of
+  the three the question names (clinical, dermoscopic, pathological). A pair of modality
+  `other` (or any modality outside those three) is asked too, but it is not scored: the
+  question offers no answer for it and "other" is no label a free-text answer can be matched
+  to (as a substring it hits "another", "others", ...). It is counted as `excluded` next to
+  the scores, and `excluded_labels` names the gold labels left out, so the figures say what
+  they cover (and stay comparable with SkinVL/MM-Skin's three-way modality question);
 - `diagnosis_classification`: one zero-shot question per pair with a diagnosis, asking for
   it; the label set is every distinct diagnosis of the split's pairs (see `diagnosis_labels`).
 
@@ -119,9 +125,12 @@ def classification_block(
     preds: list[Prediction], labels: list[str], prompt: str, cfg: Config
 ) -> dict[str, Any]:
     """Scores overall and per modality, with what they depend on recorded beside them."""
+    known = {normalize_label(label) for label in labels}
+    excluded = {p.label for p in preds if p.label and normalize_label(p.label) not in known}
     return {
         **evaluate(preds, labels=labels),
         "labels": list(labels),
+        "excluded_labels": sorted(excluded),
         "prompt": prompt,
         "matching": MATCHING_NAME,
         "decoding": asdict(cfg.eval),

@@ -200,7 +200,16 @@ def text_scores(preds: Sequence[Prediction]) -> dict[str, float]:
 
 
 def evaluate(preds: Sequence[Prediction], labels: Sequence[str] = ()) -> dict[str, Any]:
-    """All metrics, overall and per modality; classification where items carry a label."""
+    """All metrics, overall and per modality; classification where items carry a label.
+
+    With `labels` (the candidates the answers are matched against), an item whose gold label
+    is not a candidate is left out of the classification scores and counted as `excluded`:
+    no answer can ever be matched to it, so scoring it would only lower every figure by a
+    share that says nothing about the model (modality `other` against the three-way
+    modality question was the case). Without `labels`, the gold labels are the candidates.
+    """
+    candidates = list(labels)
+    known = {normalize_label(c) for c in candidates}
     groups: dict[str, list[Prediction]] = defaultdict(list)
     for p in preds:
         groups["all"].append(p)
@@ -210,10 +219,18 @@ def evaluate(preds: Sequence[Prediction], labels: Sequence[str] = ()) -> dict[st
         scores: dict[str, Any] = text_scores(items)
         labelled = [p for p in items if p.label is not None]
         if labelled:
-            candidates = list(labels) or sorted({p.label for p in labelled})
-            scores["classification"] = classification_scores(
-                [p.label for p in labelled],
-                [match_label(p.prediction, candidates) for p in labelled],
-            )
+            scored = [p for p in labelled if not known or normalize_label(p.label) in known]
+            if scored:
+                cls = classification_scores(
+                    [p.label for p in scored],
+                    [
+                        match_label(p.prediction, candidates or sorted({q.label for q in scored}))
+                        for p in scored
+                    ],
+                )
+            else:
+                cls = {"n": 0, "unmatched": 0}
+            cls["excluded"] = len(labelled) - len(scored)
+            scores["classification"] = cls
         result[name] = scores
     return result

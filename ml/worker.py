@@ -6,6 +6,12 @@ to `running`, pulls and verifies its release, runs the stage in-process and stre
 and metrics into the run with PATCH; at the end it reports `done` with the final metrics and
 the artefacts' location, or `failed` with the error.
 
+Each idle poll is announced first (`POST /api/training-runs/heartbeat/`), so the release page
+can say which workers are connected. A curator may cancel a run while it trains: the platform
+then answers the worker's next progress report with 409 `cancelled`, and the worker stops the
+stage there (the report raises out of the training loop), reports nothing more into the run,
+and records it as `cancelled` among the runs it handled.
+
 A run's `config` (set on the platform) is layered as:
 
 1. the shipped config named by `config.base` (e.g. `llava15_7b_lora`), else the worker's
@@ -51,6 +57,14 @@ WORKER_OWNED = {("data", "release"), ("train", "output_dir"), ("train", "init_fr
 
 class WorkerStopped(Exception):
     """SIGTERM/SIGINT while a run was in progress: the run is reported failed, then we exit."""
+
+
+class RunCancelled(Exception):
+    """The platform refused a report because the run was cancelled: stop the run, quietly."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"training run {run_id} was cancelled on the platform")
+        self.run_id = run_id
 
 
 @dataclass
@@ -126,7 +140,13 @@ class RunReporter:
         self._last = 0.0
 
     def patch(self, **changes: Any) -> dict[str, Any]:
-        return self.client.json(f"training-runs/{self.run_id}/", "PATCH", changes)
+        """One report; `RunCancelled` when the platform says the run was cancelled."""
+        try:
+            return self.client.json(f"training-runs/{self.run_id}/", "PATCH", changes)
+        except ApiError as exc:
+            if exc.status == 409 and exc.code == "cancelled":
+                raise RunCancelled(self.run_id) from None
+            raise
 
     def on_log(self, record: dict[str, Any]) -> None:
         """The stages' logging hook: one training step's numbers."""
@@ -156,10 +176,30 @@ def next_queued(client: PlatformClient, stages: tuple[str, ...]) -> dict[str, An
     return min(rows, key=lambda r: (r.get("created_at") or "", r.get("id") or 0))
 
 
-def claim(client: PlatformClient, run: dict[str, Any], worker_id: str) -> bool:
-    """Take the run for this worker; the platform answers 409 when another worker has it."""
+def _about(opts: WorkerOptions) -> dict[str, Any]:
+    return {
+        "worker": opts.worker_id,
+        "hostname": socket.gethostname(),
+        "stages": list(opts.stages),
+        "poll_s": opts.poll_s,
+    }
+
+
+def heartbeat(client: PlatformClient, opts: WorkerOptions) -> None:
+    """Tell the platform this worker is idle and polling; a failure never stops the worker."""
     try:
-        taken = client.json(f"training-runs/{run['id']}/claim/", "POST", {"worker": worker_id})
+        client.json("training-runs/heartbeat/", "POST", _about(opts))
+    except ApiError as exc:
+        level = logging.DEBUG if exc.status == 404 else logging.WARNING  # an older platform
+        log.log(level, "heartbeat failed: %s", exc)
+
+
+def claim(client: PlatformClient, run: dict[str, Any], worker_id: str, about=None) -> bool:
+    """Take the run for this worker; the platform answers 409 when another worker has it
+    (or the run was cancelled meanwhile)."""
+    body = {**(about or {}), "worker": worker_id}
+    try:
+        taken = client.json(f"training-runs/{run['id']}/claim/", "POST", body)
     except ApiError as exc:
         if exc.status in (404, 409):
             return False
@@ -255,6 +295,10 @@ def execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions) ->
         )
         log.info("run %s: done", run_id)
         return "done"
+    except RunCancelled:
+        # The platform already holds the run as cancelled and takes no more reports into it.
+        log.warning("run %s was cancelled on the platform; stopped", run_id)
+        return "cancelled"
     except (Exception, WorkerStopped) as exc:
         detail = "".join(traceback.format_exception(exc))[-4000:]
         log.error("run %s failed: %s", run_id, exc)
@@ -293,13 +337,14 @@ def run_worker(client: PlatformClient, opts: WorkerOptions) -> list[dict[str, An
     handled: list[dict[str, Any]] = []
     with _stop_on_signals():
         while True:
+            heartbeat(client, opts)
             run = next_queued(client, opts.stages)
             if run is None:
                 if opts.once:
                     return handled
                 time.sleep(opts.poll_s)
                 continue
-            if not claim(client, run, opts.worker_id):
+            if not claim(client, run, opts.worker_id, _about(opts)):
                 log.info("run %s was taken by another worker", run["id"])
                 continue
             handled.append({"id": run["id"], "status": execute(client, run, opts)})

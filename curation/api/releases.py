@@ -355,12 +355,41 @@ class ReleaseFileView(RoleScopedAPIView):
         return ranged_file_response(request, target, sha256=sha, filename=target.name)
 
 
+class WorkerPollSerializer(s.TrainingRunClaimSerializer):
+    """What a worker says about itself when it asks for work (all but `worker` optional)."""
+
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    # Free text, not the platform's stage choices: a newer worker must still be able to claim.
+    stages = serializers.ListField(
+        child=serializers.CharField(max_length=20), max_length=20, required=False
+    )
+    poll_s = serializers.FloatField(min_value=0, max_value=86400, required=False)
+
+
+class WorkerSeenSerializer(serializers.Serializer):
+    worker = serializers.CharField()
+    last_seen = serializers.DateTimeField()
+
+
+def _record_poll(request, data: dict):
+    return training_service.record_worker_poll(
+        request.user,
+        data["worker"],
+        hostname=data.get("hostname", ""),
+        stages=data.get("stages"),
+        poll_s=data.get("poll_s"),
+    )
+
+
 class TrainingRunViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, RoleScopedViewSet
 ):
+    """Training runs. Create validates the config with `training_service.check_run_config`,
+    the same rules as the release page's form (400 with the offending keys)."""
+
     serializer_class = s.TrainingRunSerializer
     filterset_fields = ["release", "stage", "status"]
-    action_roles = {"*": TRAINING}
+    action_roles = {"*": TRAINING, "cancel": STAFF}
 
     def get_queryset(self):
         return TrainingRun.objects.select_related("release")
@@ -385,9 +414,28 @@ class TrainingRunViewSet(
     def claim(self, request, pk=None):
         """Take a queued run for one worker; 409 when another worker already took it."""
         self.get_object()
-        form = s.TrainingRunClaimSerializer(data=request.data)
+        form = WorkerPollSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        _record_poll(request, form.validated_data)
         run = training_service.claim_training_run(
             int(pk), request.user, form.validated_data["worker"]
         )
+        return Response(s.TrainingRunSerializer(run).data)
+
+    @extend_schema(request=WorkerPollSerializer, responses=WorkerSeenSerializer)
+    @action(detail=False, methods=["post"])
+    def heartbeat(self, request):
+        """An idle worker's poll: the release page lists workers by their last one."""
+        form = WorkerPollSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        beat = _record_poll(request, form.validated_data)
+        return Response(WorkerSeenSerializer(beat).data)
+
+    @extend_schema(request=None, responses=s.TrainingRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued or running run (409 once it ended); its worker stops at its next
+        progress report, which is answered 409 with code `cancelled`."""
+        self.get_object()
+        run = training_service.cancel_training_run(int(pk), request.user)
         return Response(s.TrainingRunSerializer(run).data)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
+from curation.forms import TrainingRunForm
 from curation.models import Modality, Pair, Release, Textbook, TrainingRun
 from curation.selectors import releases as select
+from curation.selectors import training as select_training
 from curation.services import releases as release_service
 from curation.services import training as training_service
 from curation.services.errors import ServiceError
@@ -99,40 +101,65 @@ class ReleasePreviewView(RoleRequiredView):
         return render(request, "releases/_preview.html", {"preview": preview})
 
 
+def render_detail(request, release: Release, form: TrainingRunForm | None = None, status=200):
+    """The release page; `form` is the training form as typed when it was refused."""
+    runs = list(release.training_runs.all()[:50])
+    context = {
+        "release": release,
+        "versions": Release.objects.filter(name=release.name).exclude(pk=release.pk),
+        "runs": runs,
+        "cancellable": training_service.CANCELLABLE,
+        "train_form": form or TrainingRunForm(runs=runs, initial={"stage": "sft"}),
+        "workers": select_training.workers(),
+    }
+    return render(request, "releases/detail.html", context, status=status)
+
+
 class ReleaseDetailView(RoleRequiredView):
     allowed_roles = STAFF
 
     def get(self, request, pk: int):
-        release = get_object_or_404(select.releases(), pk=pk)
-        context = {
-            "release": release,
-            "versions": Release.objects.filter(name=release.name).exclude(pk=release.pk),
-            "runs": release.training_runs.all()[:50],
-            "stages": TrainingRun.Stage.choices,
-            "base_configs": training_service.shipped_configs(),
-        }
-        return render(request, "releases/detail.html", context)
+        return render_detail(request, get_object_or_404(select.releases(), pk=pk))
 
 
 class ReleaseTrainView(RoleRequiredView):
-    """Queue a training run on a ready release; a GPU worker (``python -m ml worker``) takes it."""
+    """Queue a training run on a ready release; a GPU worker (``python -m ml worker``) takes it.
+
+    A refused field comes back on the page (400) with its message and what was typed."""
 
     allowed_roles = STAFF
 
     def post(self, request, pk: int):
         release = get_object_or_404(select.releases(), pk=pk)
-        config: dict = {"base": request.POST.get("base", "")}
-        if request.POST.get("init_from_run", "").isdigit():
-            config["init_from_run"] = int(request.POST["init_from_run"])
-        if request.POST.get("max_steps", "").isdigit():
-            config["train"] = {"max_steps": int(request.POST["max_steps"])}
+        form = TrainingRunForm(request.POST, runs=release.training_runs.all()[:50])
+        if not form.is_valid():
+            return render_detail(request, release, form, status=400)
         try:
-            training_service.create_training_run(
-                release, request.POST.get("stage", ""), config, request.user
+            run = training_service.create_training_run(
+                release, form.cleaned_data["stage"], form.config, request.user
             )
-            messages.success(request, "Training run queued; a GPU worker will pick it up.")
         except ServiceError as exc:
             messages.error(request, exc.message)
+            return redirect("release-detail", pk=pk)
+        messages.success(request, f"Training run #{run.pk} queued; a GPU worker will pick it up.")
+        return redirect("release-detail", pk=pk)
+
+
+class TrainingRunCancelView(RoleRequiredView):
+    """Cancel a queued or running run from the release page (curators, admins)."""
+
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int, run_id: int):
+        run = get_object_or_404(TrainingRun, pk=run_id, release_id=pk)
+        was_running = run.status == TrainingRun.Status.RUNNING
+        try:
+            training_service.cancel_training_run(run.pk, request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            note = " Its worker stops at its next progress report." if was_running else ""
+            messages.success(request, f"Training run #{run.pk} cancelled.{note}")
         return redirect("release-detail", pk=pk)
 
 

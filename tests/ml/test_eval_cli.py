@@ -3,7 +3,7 @@
 import json
 
 from ml.cli import main
-from tests.ml.conftest import TINY_CONFIG
+from tests.ml.conftest import TINY_CONFIG, write_release
 
 
 def test_eval_writes_metrics_per_modality(tmp_path, sft_run, tiny_model_dirs, release_dir, family):
@@ -48,3 +48,50 @@ def test_pull_without_url_fails_clearly(capsys, monkeypatch):
     monkeypatch.delenv("MMSKIN_URL", raising=False)
     assert main(["pull", "--release", "fixture@1", "--out", "x"]) == 1
     assert "--url" in capsys.readouterr().err
+
+
+_PERFECT_MODALITY_ANSWER = {
+    "clinical": "A clinical photograph.",
+    "dermoscopic": "A dermoscopic image.",
+    "pathological": "A histopathology image.",
+    "other": "Something else: a drawing.",
+}
+
+
+def test_modality_other_is_excluded_from_modality_scores_and_counted(tmp_path, monkeypatch):
+    """A gold label the modality question offers no candidate for cannot score; perfect
+    answers must score 1.0 on the pairs that can, with the others counted as excluded."""
+    import ml.evaluate as ev
+    from ml.config import config_from_dict
+
+    root = write_release(tmp_path / "rel", n_pairs=16)
+    rows = [json.loads(line) for line in (root / "pairs.jsonl").read_text().splitlines()]
+    for row in rows:  # the test split is p3, p7, p11, p15: make two of them `other`
+        if row["id"] in ("p7", "p15"):
+            row["modality"] = "other"
+    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def perfect(model, processor, items, cfg, device):
+        return [
+            _PERFECT_MODALITY_ANSWER[it["reference"]]
+            if it["question_type"] == ev.MODALITY_TASK
+            else it["reference"]
+            for it in items
+        ]
+
+    monkeypatch.setattr(ev, "load_for_eval", lambda cfg, device: (None, None))
+    monkeypatch.setattr(ev, "generate", perfect)
+    cfg = config_from_dict(
+        {
+            "model": {"dtype": "float32"},
+            "data": {"release": str(root), "verify": False},
+            "train": {"output_dir": str(tmp_path / "out")},
+        }
+    )
+    scores = ev.run_eval(cfg)["modality_classification"]
+    overall = scores["all"]["classification"]
+    assert overall["n"] == 2 and overall["excluded"] == 2
+    assert overall["accuracy"] == overall["macro_f1"] == overall["balanced_accuracy"] == 1.0
+    assert scores["excluded_labels"] == ["other"]
+    assert scores["other"]["classification"] == {"n": 0, "unmatched": 0, "excluded": 2}
+    assert scores["clinical"]["classification"]["accuracy"] == 1.0

@@ -148,9 +148,10 @@ def test_curator_cuts_previews_and_diffs_over_the_api(world, api_client_for):
 
 def test_training_runs_are_reported_against_a_release(ready, worker):
     run = worker.post(
-        "/api/training-runs/", {"release": ready.pk, "stage": "sft", "config": {"lr": 1e-4}},
+        "/api/training-runs/",
+        {"release": ready.pk, "stage": "sft", "config": {"train": {"lr": 1e-4}}},
         format="json",
-    )  # fmt: skip
+    )
     assert run.status_code == 201, run.content
     patch = worker.patch(
         f"/api/training-runs/{run.json()['id']}/",
