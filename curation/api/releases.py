@@ -363,7 +363,7 @@ class TrainingRunViewSet(
     action_roles = {"*": TRAINING}
 
     def get_queryset(self):
-        return TrainingRun.objects.select_related("release")
+        return TrainingRun.objects.select_related("release", "claimed_by")
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -373,7 +373,11 @@ class TrainingRunViewSet(
 
     @extend_schema(request=s.TrainingRunUpdateSerializer, responses=s.TrainingRunSerializer)
     def partial_update(self, request, pk=None):
-        """A worker's progress report: status, progress, metrics (merged), artefacts."""
+        """A worker's progress report: status, progress, metrics (merged), artefacts.
+
+        Only the account that claimed the run (or a curator or admin) may report into it;
+        another worker, or any worker on a run not claimed yet, gets 403.
+        """
         self.get_object()
         form = s.TrainingRunUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)

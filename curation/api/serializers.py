@@ -109,6 +109,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
     class Meta:
         model = TrainingRun
         fields = [
@@ -121,10 +123,11 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "metrics",
             "artefacts_uri",
             "error",
+            "claimed_by",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "claimed_by", "created_at", "updated_at"]
 
 
 class TrainingRunUpdateSerializer(serializers.Serializer):

@@ -8,9 +8,12 @@ from django.db import transaction
 
 from curation.models import Release, TrainingRun
 from curation.services.audit import record_event
-from curation.services.errors import Conflict, ServiceError
+from curation.services.errors import Conflict, NotAllowed, ServiceError
+from skinplatform.accounts.roles import ADMIN, CURATOR, has_any_role
 
 _TERMINAL = {TrainingRun.Status.DONE, TrainingRun.Status.FAILED}
+# Who may report into a run that another account claimed (to correct or end it by hand).
+OVERSEERS = frozenset({CURATOR, ADMIN})
 
 
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
@@ -41,6 +44,7 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
     """Apply a worker's progress report; a finished run no longer changes."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        _require_owner(run, user)
         if run.status in _TERMINAL:
             raise Conflict("finished", f"Training run {run_id} already ended ({run.status}).")
         before = {key: getattr(run, key) for key in changes}
@@ -54,6 +58,29 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
     return run
 
 
+def _require_owner(run: TrainingRun, user) -> None:
+    """A run is reported into by the account that claimed it, or by a curator or admin.
+
+    Worker identity is the API token's account: two processes sharing one token are one
+    worker here (the ``worker`` name they send is their own word and proves nothing).
+    """
+    if has_any_role(user, OVERSEERS) or (
+        run.claimed_by_id is not None and run.claimed_by_id == user.pk
+    ):
+        return
+    if run.claimed_by_id is None:
+        raise NotAllowed(
+            "not_claimed",
+            f"Training run {run.pk} is not claimed by you: claim it first "
+            f"(POST /api/training-runs/{run.pk}/claim/), then report into it.",
+        )
+    raise NotAllowed(
+        "not_yours",
+        f"Training run {run.pk} was claimed by {run.claimed_by.get_username()}; only that "
+        "worker (or a curator) can report into it.",
+    )
+
+
 def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
     """Hand a queued run to exactly one worker: the row lock makes the check-and-set atomic."""
     with transaction.atomic():
@@ -65,6 +92,7 @@ def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
         run.error = ""
         run.metrics = {**run.metrics, "worker": worker}
         run.reported_by = user
+        run.claimed_by = user
         run.save()
         record_event(user, run, "training.claimed", after={"worker": worker})
     return run
