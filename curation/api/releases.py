@@ -21,6 +21,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from curation import limits
 from curation import release as pipeline
 from curation.api import serializers as s
 from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
@@ -83,14 +84,18 @@ class FilterSerializer(serializers.Serializer):
 class ReleaseCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     version = serializers.CharField(max_length=30)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.RELEASE_DESCRIPTION
+    )
     filter = FilterSerializer(required=False)
     split = SplitSerializer(required=False)
 
 
 class NextVersionSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.RELEASE_DESCRIPTION
+    )
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from curation import limits
 from curation.models import Release, TrainingRun
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, NotAllowed, ServiceError
@@ -29,6 +30,7 @@ def create_training_run(release: Release, stage: str, config: dict, user) -> Tra
         raise ServiceError("release_not_ready", "Only a built release can be trained on.")
     if stage not in TrainingRun.Stage.values:
         raise ServiceError("invalid", f"stage must be one of {TrainingRun.Stage.values}.")
+    limits.check_json("config", config, limits.TRAINING_CONFIG_BYTES)
     base = config.get("base")
     if base is not None and base not in shipped_configs():
         raise ServiceError("invalid", f"config.base must be one of {shipped_configs()}.")
@@ -42,6 +44,7 @@ def create_training_run(release: Release, stage: str, config: dict, user) -> Tra
 
 def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
     """Apply a worker's progress report; a finished run no longer changes."""
+    _check_report(changes)
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         _require_owner(run, user)
@@ -51,11 +54,22 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
         for key, value in changes.items():
             if key == "metrics":
                 value = {**run.metrics, **value}
+                # Reports merge: many small ones must not add up past the limit either.
+                limits.check_json("metrics", value, limits.TRAINING_METRICS_BYTES)
             setattr(run, key, value)
         run.reported_by = user
         run.save()
         record_event(user, run, "training.reported", before=before, after=changes)
     return run
+
+
+def _check_report(changes: dict) -> None:
+    if isinstance(changes.get("error"), str):
+        limits.check_text("error", changes["error"], limits.TRAINING_ERROR, "error message")
+    if isinstance(changes.get("artefacts_uri"), str):
+        limits.check_text("artefacts_uri", changes["artefacts_uri"], limits.ARTEFACTS_URI)
+    if "metrics" in changes:
+        limits.check_json("metrics", changes["metrics"], limits.TRAINING_METRICS_BYTES)
 
 
 def _require_owner(run: TrainingRun, user) -> None:
@@ -83,6 +97,7 @@ def _require_owner(run: TrainingRun, user) -> None:
 
 def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
     """Hand a queued run to exactly one worker: the row lock makes the check-and-set atomic."""
+    limits.check_text("worker", worker, limits.WORKER_NAME, "worker name")
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != TrainingRun.Status.QUEUED:
