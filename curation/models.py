@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from curation import limits
+
 SHA256_LEN = 64
 PROPOSED = models.Q(status="proposed")  # pairs still waiting for review (partial indexes)
 
@@ -29,10 +31,10 @@ class Textbook(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    title = models.CharField(max_length=500)
-    edition = models.CharField(max_length=100, blank=True)
-    authors = models.CharField(max_length=1000, blank=True)
-    licence_note = models.TextField(blank=True)
+    title = models.CharField(max_length=limits.TITLE)
+    edition = models.CharField(max_length=limits.EDITION, blank=True)
+    authors = models.CharField(max_length=limits.AUTHORS, blank=True)
+    licence_note = models.TextField(max_length=limits.LICENCE_NOTE, blank=True)
     sha256 = models.CharField(max_length=SHA256_LEN, unique=True)
     file = models.CharField(max_length=300, help_text="storage path of the content-addressed PDF")
     original_filename = models.CharField(max_length=500, blank=True)
@@ -118,7 +120,7 @@ class Figure(models.Model):
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="figures")
     label = models.CharField(max_length=50, help_text='"3.2", without the word "Fig."')
     bbox = models.JSONField(help_text="[x0, y0, x1, y1] in PDF points, caption excluded")
-    caption = models.TextField(blank=True)
+    caption = models.TextField(max_length=limits.CAPTION, blank=True)
     caption_bbox = models.JSONField(null=True, blank=True)
     image = models.CharField(max_length=300, help_text="storage path of the content-addressed crop")
     section = models.JSONField(default=list, blank=True)
@@ -145,7 +147,7 @@ class Panel(models.Model):
     index = models.PositiveSmallIntegerField()
     letter = models.CharField(max_length=4, blank=True)
     bbox = models.JSONField()
-    subcaption = models.TextField(blank=True)
+    subcaption = models.TextField(max_length=limits.SUBCAPTION, blank=True)
     image = models.CharField(max_length=300)
 
     class Meta:
@@ -186,9 +188,9 @@ class Pair(models.Model):
     panel = models.OneToOneField(Panel, on_delete=models.CASCADE, related_name="pair")
     textbook = models.ForeignKey(Textbook, on_delete=models.CASCADE, related_name="pairs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
-    text = models.TextField(blank=True)
+    text = models.TextField(max_length=limits.CAPTION, blank=True)
     modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.OTHER)
-    diagnosis = models.CharField(max_length=300, blank=True)
+    diagnosis = models.CharField(max_length=limits.DIAGNOSIS, blank=True)
     age = models.PositiveSmallIntegerField(null=True, blank=True)
     sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
     flags = models.JSONField(default=list, blank=True)
@@ -196,7 +198,7 @@ class Pair(models.Model):
         default=dict, help_text="the machine's values, kept beside the expert's"
     )
     reject_reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True)
-    reject_note = models.TextField(blank=True)
+    reject_note = models.TextField(max_length=limits.REJECT_NOTE, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock")
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -287,9 +289,9 @@ class VQAItem(models.Model):
         REJECTED = "rejected"
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="vqa_items")
-    question_type = models.CharField(max_length=40)
-    question = models.TextField()
-    answer = models.TextField()
+    question_type = models.CharField(max_length=limits.QUESTION_TYPE)
+    question = models.TextField(max_length=limits.QUESTION)
+    answer = models.TextField(max_length=limits.ANSWER)
     evidence = models.TextField(blank=True, help_text="the source text the answer rests on")
     generator = models.JSONField(default=dict, help_text="kind, model, prompt version, tokens")
     prompt_version = models.CharField(max_length=40, blank=True)
@@ -298,7 +300,7 @@ class VQAItem(models.Model):
     unsupported_terms = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFTED)
     reject_reason = models.CharField(max_length=30, blank=True)
-    reject_note = models.TextField(blank=True)
+    reject_note = models.TextField(max_length=limits.REJECT_NOTE, blank=True)
     version = models.PositiveIntegerField(default=1)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -394,7 +396,7 @@ class Release(models.Model):
 
     name = models.SlugField(max_length=100)
     version = models.CharField(max_length=30)
-    description = models.TextField(blank=True)
+    description = models.TextField(max_length=limits.RELEASE_DESCRIPTION, blank=True)
     filter = models.JSONField(default=dict)
     split = models.JSONField(default=dict, blank=True, help_text="rule, seed and ratios")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -470,10 +472,18 @@ class TrainingRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     metrics = models.JSONField(default=dict, blank=True)
-    artefacts_uri = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
+    artefacts_uri = models.CharField(max_length=limits.ARTEFACTS_URI, blank=True)
+    error = models.TextField(max_length=limits.TRAINING_ERROR, blank=True)
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="claimed_training_runs",
+        help_text="the worker account that claimed the run: only it (or a curator) reports",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("align", "sft", "dpo", "eval")
 SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+# The platform refuses an error report over 20,000 characters (curation/limits.py): the
+# message and the traceback's tail are cut so that a failure is always reported.
+ERROR_MESSAGE_CHARS = 4000
 # Keys of a run's config the worker owns: a run may not point them elsewhere.
 WORKER_OWNED = {("data", "release"), ("train", "output_dir"), ("train", "init_from")}
 
@@ -303,7 +306,8 @@ def execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions) ->
         detail = "".join(traceback.format_exception(exc))[-4000:]
         log.error("run %s failed: %s", run_id, exc)
         with contextlib.suppress(ApiError):
-            reporter.patch(status="failed", error=f"{type(exc).__name__}: {exc}\n\n{detail}")
+            message = f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_CHARS]
+            reporter.patch(status="failed", error=f"{message}\n\n{detail}")
         if isinstance(exc, WorkerStopped):
             raise
         return "failed"

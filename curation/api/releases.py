@@ -21,6 +21,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from curation import limits
 from curation import release as pipeline
 from curation.api import serializers as s
 from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
@@ -83,14 +84,18 @@ class FilterSerializer(serializers.Serializer):
 class ReleaseCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     version = serializers.CharField(max_length=30)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.RELEASE_DESCRIPTION
+    )
     filter = FilterSerializer(required=False)
     split = SplitSerializer(required=False)
 
 
 class NextVersionSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.RELEASE_DESCRIPTION
+    )
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -392,7 +397,7 @@ class TrainingRunViewSet(
     action_roles = {"*": TRAINING, "cancel": STAFF}
 
     def get_queryset(self):
-        return TrainingRun.objects.select_related("release")
+        return TrainingRun.objects.select_related("release", "claimed_by")
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -402,7 +407,11 @@ class TrainingRunViewSet(
 
     @extend_schema(request=s.TrainingRunUpdateSerializer, responses=s.TrainingRunSerializer)
     def partial_update(self, request, pk=None):
-        """A worker's progress report: status, progress, metrics (merged), artefacts."""
+        """A worker's progress report: status, progress, metrics (merged), artefacts.
+
+        Only the account that claimed the run (or a curator or admin) may report into it;
+        another worker, or any worker on a run not claimed yet, gets 403.
+        """
         self.get_object()
         form = s.TrainingRunUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from curation import limits
 from curation.models import Figure, Pair, Panel, Release, Textbook, TrainingRun, VQAItem
 
 
@@ -42,10 +43,12 @@ class TextbookSerializer(serializers.ModelSerializer):
 
 class TextbookUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
-    title = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    edition = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    authors = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    licence_note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=limits.TITLE)
+    edition = serializers.CharField(required=False, allow_blank=True, max_length=limits.EDITION)
+    authors = serializers.CharField(required=False, allow_blank=True, max_length=limits.AUTHORS)
+    licence_note = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.LICENCE_NOTE
+    )
 
 
 class ReingestSerializer(serializers.Serializer):
@@ -109,6 +112,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
     class Meta:
         model = TrainingRun
         fields = [
@@ -121,18 +126,39 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "metrics",
             "artefacts_uri",
             "error",
+            "claimed_by",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "claimed_by", "created_at", "updated_at"]
+
+    def validate_config(self, value):
+        return _json_within(value, limits.TRAINING_CONFIG_BYTES)
+
+
+def _json_within(value, limit: int):
+    """A field-level 400 for a JSON value over ``limit`` bytes (the service checks it too)."""
+    size = limits.json_size(value)
+    if size > limit:
+        raise serializers.ValidationError(
+            f"This is {size:,} bytes as JSON; at most {limit:,} are allowed."
+        )
+    return value
 
 
 class TrainingRunUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=TrainingRun.Status.choices, required=False)
     progress = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     metrics = serializers.DictField(required=False)
-    artefacts_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    error = serializers.CharField(required=False, allow_blank=True)
+    artefacts_uri = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.ARTEFACTS_URI
+    )
+    error = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.TRAINING_ERROR
+    )
+
+    def validate_metrics(self, value):
+        return _json_within(value, limits.TRAINING_METRICS_BYTES)
 
 
 class ReviewEventSerializer(serializers.Serializer):
@@ -153,9 +179,9 @@ class ClaimNextSerializer(serializers.Serializer):
 
 
 class PairChangesSerializer(serializers.Serializer):
-    text = serializers.CharField(required=False, allow_blank=True)
+    text = serializers.CharField(required=False, allow_blank=True, max_length=limits.CAPTION)
     modality = serializers.CharField(required=False)
-    diagnosis = serializers.CharField(required=False, allow_blank=True)
+    diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=limits.DIAGNOSIS)
     age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=120)
     sex = serializers.ChoiceField(choices=["", "female", "male"], required=False)
     flags = serializers.ListField(child=serializers.CharField(), required=False)
@@ -166,7 +192,9 @@ class PairReviewSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["accept", "reject"])
     changes = PairChangesSerializer(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.REJECT_NOTE
+    )
 
 
 class PairRevertSerializer(serializers.Serializer):
@@ -204,22 +232,24 @@ class VQAItemSerializer(serializers.ModelSerializer):
 
 class VQAItemCreateSerializer(serializers.Serializer):
     pair = serializers.IntegerField()
-    question_type = serializers.CharField(max_length=40)
-    question = serializers.CharField()
-    answer = serializers.CharField()
+    question_type = serializers.CharField(max_length=limits.QUESTION_TYPE)
+    question = serializers.CharField(max_length=limits.QUESTION)
+    answer = serializers.CharField(max_length=limits.ANSWER)
 
 
 class VQAReviewSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     action = serializers.ChoiceField(choices=["accept", "reject"])
-    question = serializers.CharField(required=False)
-    answer = serializers.CharField(required=False)
+    question = serializers.CharField(required=False, max_length=limits.QUESTION)
+    answer = serializers.CharField(required=False, max_length=limits.ANSWER)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.REJECT_NOTE
+    )
 
 
 class TrainingRunClaimSerializer(serializers.Serializer):
-    worker = serializers.CharField(max_length=200)
+    worker = serializers.CharField(max_length=limits.WORKER_NAME)
 
 
 class DraftRequestSerializer(serializers.Serializer):

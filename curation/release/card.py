@@ -90,7 +90,12 @@ def render_card(meta: ReleaseMeta, counts: dict[str, Any]) -> str:
         "- `manifest.json`: metadata and the sha256 and size of every file; verify before use.",
         "- `pairs.jsonl`, `vqa.jsonl`, `preferences.jsonl`: the canonical records.",
         "- `images/ab/<sha256>.png`: the images, named by their content.",
-        "- `formats/mmskin/`: MM-Skin `caption.csv` and `VQA.csv`.",
+        "- `formats/mmskin/`: MM-Skin `caption.csv` and `VQA.csv`. A text cell that begins "
+        "with `=`, `+`, `-`, `@`, a tab or a carriage return is written with one leading `'`, "
+        "so that a spreadsheet shows it as text instead of running it as a formula (CSV "
+        "injection); drop that `'` to get the text back. Numbers (`age`) are not changed. Rows "
+        "end in CRLF (RFC 4180), so a line break inside a caption stays in its quoted cell. "
+        "The JSON, JSONL and Parquet files hold every text exactly as reviewed.",
         "- `formats/llava/`: LLaVA conversation JSON per task and split (image folder: the "
         f'release root; caption prompt: "{CAPTION_PROMPT}").',
         "- `formats/sharegpt/`: ShareGPT JSON and a LLaMA-Factory `dataset_info.json` "

@@ -1,6 +1,8 @@
 """The same data for other tools, generated from the canonical jsonl files (never from the DB).
 
-- ``formats/mmskin/``: MM-Skin's ``caption.csv`` and ``VQA.csv``.
+- ``formats/mmskin/``: MM-Skin's ``caption.csv`` and ``VQA.csv``; a text cell that a
+  spreadsheet would run as a formula gets a leading ``'`` (``spreadsheet_safe``). The JSON,
+  JSONL and Parquet files keep every text as it is.
 - ``formats/llava/``: LLaVA conversation JSON (``<image>`` placeholder), per task and split.
 - ``formats/sharegpt/``: ShareGPT conversations + images, with a LLaMA-Factory
   ``dataset_info.json`` (SFT, and DPO with ``ranking: true``).
@@ -124,6 +126,35 @@ class FormatWriter:
 
 
 # -- MM-Skin CSVs ----------------------------------------------------------------------------
+# A spreadsheet runs a cell that begins with one of these as a formula (or, for tab and CR,
+# may strip them and run what follows): OWASP's CSV-injection list.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: a leading ``'`` when it could start a formula.
+
+    Only text is escaped. Numbers (``age``) are written as numbers, a negative one too: it is
+    a value, not a formula, and a ``'`` would turn the column into text for every reader.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class SpreadsheetSafeWriter:
+    """``csv.writer`` whose every text cell goes through ``spreadsheet_safe``."""
+
+    def __init__(self, fh) -> None:
+        # CRLF rows (RFC 4180): Python's csv module quotes a cell only for the characters of
+        # the line terminator, so with "\n" a CR inside a caption went out bare, and a
+        # spreadsheet started a new row there whose first cell was not escaped.
+        self._writer = csv.writer(fh, lineterminator="\r\n")
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([spreadsheet_safe(cell) for cell in row])
+
+
 CAPTION_COLUMNS = ["image", "caption", "modality", "sex", "age", "cleaned_caption", "split"]
 VQA_COLUMNS = ["image", "question", "answer", "question_type", "split"]
 
@@ -137,7 +168,7 @@ class MMSkinWriter(FormatWriter):
 
     def _csv(self, path: Path, columns: list[str]):
         fh = self._stack.enter_context(open(path, "w", encoding="utf-8", newline=""))  # noqa: SIM115
-        writer = csv.writer(fh, lineterminator="\n")
+        writer = SpreadsheetSafeWriter(fh)
         writer.writerow(columns)
         return writer
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from curation import limits
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
 from curation.models import Figure, Flag, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
 from curation.selectors.panels import FIX_ACTIONS
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 # Machine-proposed pair fields; kept in Pair.proposed and copied to the working values only
 # while no expert has decided on the pair.
 PROPOSAL_FIELDS = ("text", "modality", "diagnosis", "age", "sex", "flags")
+# The figure's note that extracted text was longer than its limit and was cut (see limits.py).
+TEXT_TRUNCATED = "text_truncated"
 
 
 def _lock_live_book(book_id: int, run: int) -> Textbook | None:
@@ -86,8 +89,22 @@ def _upsert_pages(
     return rows
 
 
+def _fit_limits(fig: FigureInfo) -> None:
+    """Cut extracted text over its limit instead of failing the book; the figure is flagged."""
+    fig.caption, cut = limits.clip(fig.caption, limits.CAPTION)
+    fig.diagnosis, cut_dx = limits.clip(fig.diagnosis or "", limits.DIAGNOSIS)
+    cut_panels = False
+    for panel in fig.panels:
+        panel.subcaption, cut_panel = limits.clip(panel.subcaption, limits.SUBCAPTION)
+        cut_panels |= cut_panel
+    if (cut or cut_dx or cut_panels) and TEXT_TRUNCATED not in fig.flags:
+        log.warning("figure %s on page %s: extracted text cut to its limit", fig.label, fig.page)
+        fig.flags = [*fig.flags, TEXT_TRUNCATED]
+
+
 def _upsert_figure(book: Textbook, page: Page, fig: FigureInfo, paths) -> Figure:
     fig_path, panel_paths = paths
+    _fit_limits(fig)
     figure, _ = Figure.objects.update_or_create(
         page=page,
         label=fig.label,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from django.db import transaction
 from django.db.models import F
 
+from curation import limits
 from curation.models import Claim, Figure, Pair, Panel, ReleaseItem, ReviewEvent
 from curation.selectors.panels import (
     ADJUSTED,
@@ -42,7 +43,7 @@ FORCERS = frozenset({CURATOR, ADMIN})
 MIN_SIDE = 4.0  # points; smaller boxes are slips of the mouse
 MAX_PANELS = 26
 MAX_LETTER = 4
-MAX_SUBCAPTION = 5000
+MAX_SUBCAPTION = limits.SUBCAPTION
 
 
 # --- validation -------------------------------------------------------------------------
@@ -95,10 +96,7 @@ def _clean_letter(value) -> str:
 def _clean_subcaption(value) -> str:
     if not isinstance(value, str):
         raise ServiceError("invalid", "A sub-caption must be text.")
-    text = value.strip()
-    if len(text) > MAX_SUBCAPTION:
-        raise ServiceError("invalid", "That sub-caption is too long.")
-    return text
+    return limits.check_text("subcaption", value.strip(), MAX_SUBCAPTION, "sub-caption")
 
 
 # --- state kept in events ---------------------------------------------------------------

@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from curation import limits
 from curation import release as pipeline
 from curation.models import Modality, Pair, Release, ReleaseItem, Textbook
 from curation.selectors import releases as select
@@ -145,6 +146,7 @@ def create_release(
 ) -> Release:
     """Validate, record the release and queue its build."""
     _check_name(name, version)
+    limits.check_text("description", description, limits.RELEASE_DESCRIPTION, "release notes")
     spec = normalize_filter(filter)
     split_config = normalize_split(split)
     if not select.pairs_matching(spec).exists():
@@ -159,7 +161,7 @@ def create_release(
             release = Release.objects.create(
                 name=name,
                 version=version,
-                description=description[:5000],
+                description=description,
                 filter=spec,
                 split=split_config,
                 parent=parent,

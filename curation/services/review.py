@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from curation import limits
 from curation.agreement import accept_class
 from curation.models import (
     Claim,
@@ -254,6 +255,9 @@ def expire_claims() -> int:
     return deleted
 
 
+_TEXT_LIMITS = {"text": (limits.CAPTION, "caption"), "diagnosis": (limits.DIAGNOSIS, "diagnosis")}
+
+
 def _clean(changes: dict) -> dict:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -263,7 +267,7 @@ def _clean(changes: dict) -> dict:
         if field in ("text", "diagnosis"):
             if not isinstance(value, str):
                 raise ServiceError("invalid", f"{field} must be text.")
-            clean[field] = value.strip()
+            clean[field] = limits.check_text(field, value.strip(), *_TEXT_LIMITS[field])
         elif field == "modality":
             if value not in PAIR_MODALITIES:
                 raise ServiceError("invalid", f"modality must be one of {sorted(PAIR_MODALITIES)}.")
@@ -419,6 +423,7 @@ def review_pair(
             raise ServiceError("invalid", "Choose a reason for rejecting.")
         if reason == RejectReason.OTHER and not note.strip():
             raise ServiceError("invalid", "Explain the reason when it is 'other'.")
+    limits.check_text("note", note.strip(), limits.REJECT_NOTE)
     with transaction.atomic():
         pair, claim = _lock_for_write(pair_id, user, version)
         before = snapshot(pair)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from curation import extract
+from curation import extract, limits
 from curation.models import IngestChunk, Textbook
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -35,6 +35,14 @@ class BookMetadata:
     edition: str = ""
     authors: str = ""
     licence_note: str = ""
+
+
+_METADATA_LIMITS = {
+    "title": limits.TITLE,
+    "edition": limits.EDITION,
+    "authors": limits.AUTHORS,
+    "licence_note": limits.LICENCE_NOTE,
+}
 
 
 def _spool(chunks: Iterable[bytes]) -> tuple[Path, str, int]:
@@ -80,6 +88,8 @@ def import_textbook(
     nothing. A refused file raises ``UploadRejected`` and leaves nothing behind.
     """
     metadata = metadata or BookMetadata()
+    for field, limit in _METADATA_LIMITS.items():
+        limits.check_text(field, getattr(metadata, field), limit, field.replace("_", " "))
     tmp_path, sha, size = _spool(_read_blocks(fileobj))
     try:
         if size == 0:
@@ -96,13 +106,15 @@ def import_textbook(
     finally:
         tmp_path.unlink(missing_ok=True)
 
-    title = (metadata.title or info.title or Path(filename).stem or "Untitled").strip()[:500]
+    # The PDF's own metadata (title, author) is cut to fit rather than failing the upload.
+    title = (metadata.title or info.title or Path(filename).stem or "Untitled").strip()
+    title = title[: limits.TITLE]
     try:
         with transaction.atomic():
             book = Textbook.objects.create(
                 title=title,
                 edition=metadata.edition,
-                authors=metadata.authors or info.author,
+                authors=metadata.authors or info.author[: limits.AUTHORS],
                 licence_note=metadata.licence_note,
                 sha256=sha,
                 file=stored,

@@ -10,11 +10,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from curation import limits
 from curation.models import Release, TrainingRun, WorkerHeartbeat
 from curation.services.audit import record_event
-from curation.services.errors import Conflict, ServiceError
+from curation.services.errors import Conflict, NotAllowed, ServiceError
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR
+from skinplatform.accounts.roles import ADMIN, CURATOR, has_any_role
 
 _TERMINAL = {TrainingRun.Status.DONE, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED}
 CANCELLABLE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -34,6 +35,8 @@ MAX_EPOCHS = 100
 _SETTING_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Heartbeats of workers not seen for this long are deleted when a new worker first polls.
 _HEARTBEAT_KEEP = timedelta(days=7)
+# Who may report into a run that another account claimed (to correct or end it by hand).
+OVERSEERS = CANCEL_ROLES
 
 
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
@@ -131,6 +134,7 @@ def create_training_run(release: Release, stage: str, config: dict, user) -> Tra
         raise ServiceError("release_not_ready", "Only a built release can be trained on.")
     if stage not in TrainingRun.Stage.values:
         raise ServiceError("invalid", f"stage must be one of {TrainingRun.Stage.values}.")
+    limits.check_json("config", config, limits.TRAINING_CONFIG_BYTES)
     check_run_config(config)
     with transaction.atomic():
         run = TrainingRun.objects.create(
@@ -142,14 +146,18 @@ def create_training_run(release: Release, stage: str, config: dict, user) -> Tra
 
 def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
     """Apply a worker's progress report; a finished run no longer changes."""
+    _check_report(changes)
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        _require_owner(run, user)
         if run.status in _TERMINAL:
             raise _ended(run)
         before = {key: getattr(run, key) for key in changes}
         for key, value in changes.items():
             if key == "metrics":
                 value = {**run.metrics, **value}
+                # Reports merge: many small ones must not add up past the limit either.
+                limits.check_json("metrics", value, limits.TRAINING_METRICS_BYTES)
             setattr(run, key, value)
         run.reported_by = user
         run.save()
@@ -157,8 +165,41 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
     return run
 
 
+def _check_report(changes: dict) -> None:
+    if isinstance(changes.get("error"), str):
+        limits.check_text("error", changes["error"], limits.TRAINING_ERROR, "error message")
+    if isinstance(changes.get("artefacts_uri"), str):
+        limits.check_text("artefacts_uri", changes["artefacts_uri"], limits.ARTEFACTS_URI)
+    if "metrics" in changes:
+        limits.check_json("metrics", changes["metrics"], limits.TRAINING_METRICS_BYTES)
+
+
+def _require_owner(run: TrainingRun, user) -> None:
+    """A run is reported into by the account that claimed it, or by a curator or admin.
+
+    Worker identity is the API token's account: two processes sharing one token are one
+    worker here (the ``worker`` name they send is their own word and proves nothing).
+    """
+    if has_any_role(user, OVERSEERS) or (
+        run.claimed_by_id is not None and run.claimed_by_id == user.pk
+    ):
+        return
+    if run.claimed_by_id is None:
+        raise NotAllowed(
+            "not_claimed",
+            f"Training run {run.pk} is not claimed by you: claim it first "
+            f"(POST /api/training-runs/{run.pk}/claim/), then report into it.",
+        )
+    raise NotAllowed(
+        "not_yours",
+        f"Training run {run.pk} was claimed by {run.claimed_by.get_username()}; only that "
+        "worker (or a curator) can report into it.",
+    )
+
+
 def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
     """Hand a queued run to exactly one worker: the row lock makes the check-and-set atomic."""
+    limits.check_text("worker", worker, limits.WORKER_NAME, "worker name")
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != TrainingRun.Status.QUEUED:
@@ -168,6 +209,7 @@ def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
         run.error = ""
         run.metrics = {**run.metrics, "worker": worker}
         run.reported_by = user
+        run.claimed_by = user
         run.save()
         record_event(user, run, "training.claimed", after={"worker": worker})
     return run

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from curation import limits
 from curation.models import Claim, Pair, Review, ReviewEvent, VQAItem
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
@@ -120,6 +121,21 @@ def _lock(item_id: int, user, version: int) -> VQAItem:
     return item
 
 
+_LIMITS = {
+    "question_type": limits.QUESTION_TYPE,
+    "question": limits.QUESTION,
+    "answer": limits.ANSWER,
+    "note": limits.REJECT_NOTE,
+}
+
+
+def _check_lengths(**texts: str | None) -> None:
+    """The expert's texts against their limits (a draft is as long as the LLM's tokens allow)."""
+    for field, text in texts.items():
+        if text is not None:
+            limits.check_text(field, text.strip(), _LIMITS[field], field.replace("_", " "))
+
+
 def review_item(
     item_id: int,
     user,
@@ -139,6 +155,7 @@ def review_item(
         raise ServiceError("invalid", "Choose a reason for rejecting.")
     if action == "reject" and reason == "other" and not note.strip():
         raise ServiceError("invalid", "Explain the reason when it is 'other'.")
+    _check_lengths(question=question, answer=answer, note=note)
     with transaction.atomic():
         item = _lock(item_id, user, version)
         before = snapshot(item)
@@ -180,13 +197,14 @@ def add_item(pair_id: int, user, *, question_type: str, question: str, answer: s
     question, answer = question.strip(), answer.strip()
     if not question or not answer or not question_type.strip():
         raise ServiceError("invalid", "A question type, a question and an answer are needed.")
+    _check_lengths(question_type=question_type.strip(), question=question, answer=answer)
     with transaction.atomic():
         pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
         if pair is None:
             raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
         item = VQAItem.objects.create(
             pair=pair,
-            question_type=question_type.strip()[:40],
+            question_type=question_type.strip(),
             question=question,
             answer=answer,
             generator={"kind": "expert", "author": user.username},

@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from curation import limits
 from curation.models import Flag, Modality, Pair, RejectReason
 from curation.selectors.review import decisions_hidden, review_context
 from curation.services import review as review_service
@@ -69,13 +70,22 @@ def _form_changes(post) -> dict:
     return changes
 
 
+def _keep_typed(pair: Pair, post) -> None:
+    """Put the posted values on the row in memory (nothing is saved) so the form shows them."""
+    for field, value in _form_changes(post).items():
+        setattr(pair, field, value)
+    pair.reject_reason, pair.reject_note = post.get("reason", ""), post.get("note", "")
+
+
 class PairReviewView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
-    def _render(self, request, pair_id: int, *, status: int = 200, **extra):
+    def _render(self, request, pair_id: int, *, status: int = 200, typed=None, **extra):
         ctx = review_context(pair_id, request.user)
         if ctx is None:
             raise Http404
+        if typed is not None:  # a refused form comes back as the expert typed it
+            _keep_typed(ctx.pair, typed)
         claim = review_service.claim_of(pair_id)
         adjudicator = bool(roles_of(request.user) & {CURATOR, ADMIN})
         reviewable = ctx.pair.status == Pair.Status.PROPOSED or (
@@ -95,6 +105,7 @@ class PairReviewView(RoleRequiredView):
             "reasons": RejectReason.choices,
             "query": _query(request.GET),
             "can_revert": adjudicator,
+            "limits": limits,
             # Reviews are blind until the pair is decided; adjudicators see them side by side.
             "reviews": review_service.reviews_of(pair_id)
             if ctx.pair.status == Pair.Status.DISPUTED and adjudicator
@@ -128,7 +139,9 @@ class PairReviewView(RoleRequiredView):
         except ServiceError as exc:
             if exc.code == "stale":
                 return self._conflict(request, pk, exc)
-            return self._render(request, pk, status=exc.status, error=exc.message)
+            return self._render(
+                request, pk, status=exc.status, error=exc.message, typed=request.POST
+            )
         return redirect(reverse("review-next") + _query(request.GET))
 
     def _conflict(self, request, pk: int, exc: ServiceError):

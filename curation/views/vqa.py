@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from curation import limits
 from curation.models import Pair, ReviewEvent, VQAItem
 from curation.services import vqa as vqa_service
 from curation.services.errors import ServiceError
@@ -32,7 +33,7 @@ class VQANextView(RoleRequiredView):
 class VQAPairView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
-    def get(self, request, pk: int, *, status: int = 200, error: str = ""):
+    def get(self, request, pk: int, *, status: int = 200, error: str = "", typed=None, added=None):
         pair = (
             Pair.objects.select_related("panel", "panel__figure", "textbook").filter(pk=pk).first()
         )
@@ -49,6 +50,10 @@ class VQAPairView(RoleRequiredView):
             events.setdefault(event.target_id, []).append(event)
         for item in items:
             item.timeline = events.get(item.pk, [])
+            if typed is not None and item.pk == typed[0]:  # a refused edit, as typed
+                item.question = typed[1].get("question", item.question)
+                item.answer = typed[1].get("answer", item.answer)
+                item.typed_note = typed[1].get("note", "")
         context = {
             "pair": pair,
             "figure": pair.panel.figure,
@@ -57,6 +62,8 @@ class VQAPairView(RoleRequiredView):
             "held_by_other": claim is not None and claim.user_id != request.user.pk,
             "reasons": vqa_service.REJECT_REASONS.items(),
             "error": error,
+            "added": added or {},
+            "limits": limits,
         }
         return render(request, "review/vqa_pair.html", context, status=status)
 
@@ -85,7 +92,10 @@ class VQAItemReviewView(RoleRequiredView):
                            "current": exc.extra["current"], "version": exc.extra["version"],
                            "post": request.POST}  # fmt: skip
                 return render(request, "review/vqa_conflict.html", context, status=409)
-            return VQAPairView().get(request, item.pair_id, status=exc.status, error=exc.message)
+            typed = (pk, request.POST)
+            return VQAPairView().get(
+                request, item.pair_id, status=exc.status, error=exc.message, typed=typed
+            )
         if VQAItem.objects.filter(pair_id=item.pair_id, status="drafted").exists():
             return redirect(reverse("vqa-pair", args=[item.pair_id]) + "#drafted")
         return redirect("vqa-next")
@@ -104,5 +114,10 @@ class VQAAddView(RoleRequiredView):
                 answer=request.POST.get("answer", ""),
             )
         except ServiceError as exc:
-            messages.error(request, exc.message)
+            if exc.status == 404:
+                messages.error(request, exc.message)
+                return redirect("vqa-pair", pk=pk)
+            return VQAPairView().get(
+                request, pk, status=exc.status, error=exc.message, added=request.POST
+            )
         return redirect("vqa-pair", pk=pk)

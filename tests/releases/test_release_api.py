@@ -153,12 +153,15 @@ def test_training_runs_are_reported_against_a_release(ready, worker):
         format="json",
     )
     assert run.status_code == 201, run.content
+    claim = worker.post(f"/api/training-runs/{run.json()['id']}/claim/", {"worker": "w1"})
+    assert claim.status_code == 200, claim.content
     patch = worker.patch(
         f"/api/training-runs/{run.json()['id']}/",
         {"status": "done", "metrics": {"loss": 0.5}, "artefacts_uri": "s3://runs/1"},
         format="json",
     )
-    assert patch.status_code == 200 and patch.json()["metrics"] == {"loss": 0.5}
+    assert patch.status_code == 200
+    assert patch.json()["metrics"] == {"worker": "w1", "loss": 0.5}
 
 
 def test_the_endpoints_are_in_the_openapi_schema(client):
