@@ -6,6 +6,7 @@ far ``X-Forwarded-For`` is believed for both.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from axes.helpers import get_cool_off, get_failure_limit
@@ -19,8 +20,16 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRate
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address as DRF's throttles see it (``NUM_PROXIES`` from the settings)."""
-    return BaseThrottle().get_ident(request) or None
+    """The client's address as DRF's throttles see it (``NUM_PROXIES`` from the settings).
+
+    A forwarded value that is no address (a proxy count set too high lets the client write
+    it) falls back to the peer's address rather than failing the sign-in.
+    """
+    ident = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(ident))
+    except ValueError:
+        return request.META.get("REMOTE_ADDR") or None
 
 
 def lockout_response(

@@ -110,6 +110,23 @@ def test_create_user_admin_is_staff_and_can_use_the_django_admin(client, db):
     assert client.get("/admin/auth/user/").status_code == 200
 
 
+def test_the_admin_role_lifts_a_lockout_in_the_django_admin(client, make_user):
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    attempt = AccessAttempt.objects.create(
+        username="locked", ip_address="10.0.0.1", user_agent="", failures_since_start=9,
+        attempt_time=timezone.now(), get_data="", post_data="", http_accept="", path_info="",
+    )  # fmt: skip
+    admin = make_user("root4", "admin")
+    admin.is_staff = True
+    admin.save()
+    client.force_login(admin)
+    url = f"/admin/axes/accessattempt/{attempt.pk}/delete/"
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not AccessAttempt.objects.exists()
+
+
 def test_the_admin_role_cannot_make_itself_superuser(client, db):
     """change_user is withheld: Django's user form would let its holder grant superuser."""
     from django.contrib.auth import get_user_model

@@ -90,6 +90,15 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(client, make
     assert other_client.status_code == 302
 
 
+def test_a_forwarded_value_that_is_no_address_falls_back_to_the_peer(client, make_user, lockout):
+    lockout.REST_FRAMEWORK = {**lockout.REST_FRAMEWORK, "NUM_PROXIES": 2}  # one too many
+    make_user("judy", "expert", password=RIGHT)
+    for n in range(3):
+        refused = _sign_in(client, "judy", "guess", ip="10.0.5.1", HTTP_X_FORWARDED_FOR=f"x{n}, y")
+        assert refused.status_code in (200, 429)
+    assert AccessAttempt.objects.get().ip_address == "10.0.5.1"
+
+
 def test_the_admin_sign_in_is_locked_out_too(client, make_user, lockout):
     make_user("ivan", "admin", password=RIGHT)
     for _ in range(3):
