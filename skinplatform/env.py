@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 
 class ConfigError(RuntimeError):
@@ -96,3 +97,14 @@ def cache_config(url: str) -> dict:
     if url.startswith(("redis://", "rediss://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     raise ConfigError(f"CACHE_URL={url!r} must be redis://host:6379/N, rediss://... or locmem://")
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate (``100/minute``), checked now rather than on the first request."""
+    value = env_str(name, default).strip()
+    if not _RATE.match(value):
+        raise ConfigError(f"{name}={value!r} is not a rate like 100/second or 10/minute")
+    return value

@@ -19,6 +19,7 @@ from skinplatform.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -291,9 +292,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["skinplatform.accounts.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         # Generous: a runaway client is slowed, a release pull or a busy reviewer is not.
-        "user": env_str("API_USER_RATE", "200/second"),
+        "user": env_rate("API_USER_RATE", "200/second"),
         # Invalid tokens from one address; past this every token from it waits.
-        "bad_token": env_str("API_BAD_TOKEN_RATE", "10/minute"),
+        "bad_token": env_rate("API_BAD_TOKEN_RATE", "10/minute"),
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }

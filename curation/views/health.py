@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import Error as DatabaseError
+from django.db import Error as DbError
 from django.db import connection
 from django.http import JsonResponse
 
@@ -35,7 +35,7 @@ def _may_see_details(request) -> bool:
     try:
         user = request.user
         return user.is_authenticated and (user.is_staff or has_any_role(user, {CURATOR, ADMIN}))
-    except DatabaseError:  # sessions live in the database: with it down nobody is known
+    except DbError:  # sessions live in the database: with it down nobody is known
         return False
 
 

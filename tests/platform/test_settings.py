@@ -5,7 +5,14 @@ import sys
 
 import pytest
 
-from skinplatform.env import ConfigError, cache_config, check_secret_key, env_bool, env_int
+from skinplatform.env import (
+    ConfigError,
+    cache_config,
+    check_secret_key,
+    env_bool,
+    env_int,
+    env_rate,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STRONG_KEY = secrets.token_urlsafe(50)
@@ -145,3 +152,8 @@ def test_malformed_values_fail_loudly(monkeypatch):
         env_int("X_NUM", 1)
     monkeypatch.setenv("X_NUM", "12")
     assert env_int("X_NUM", 1) == 12
+    monkeypatch.setenv("X_RATE", "lots")
+    with pytest.raises(ConfigError, match="X_RATE"):
+        env_rate("X_RATE", "1/second")
+    monkeypatch.setenv("X_RATE", "30/minute")
+    assert env_rate("X_RATE", "1/second") == "30/minute"
