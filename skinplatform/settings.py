@@ -6,11 +6,22 @@ under ``VAR_DIR``. Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL`` and `
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from skinplatform.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+from skinplatform.env import (
+    ConfigError,
+    cache_config,
+    check_secret_key,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -21,13 +32,33 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ConfigError("SECRET_KEY must be set when DEBUG is off (the demo sets one for you)")
     SECRET_KEY = "debug-only-insecure-key"
+else:
+    check_secret_key(SECRET_KEY, debug=DEBUG)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
-)
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Behind TLS: HTTP is redirected and browsers told to stay on HTTPS, except for /healthz,
+# which load balancers probe over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Client addresses (login lockout, API throttles) come from X-Forwarded-For only through this
+# many proxies of ours; more would let a client choose its own address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+# Browser features no page here uses are off, so injected content cannot ask for them.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "bluetooth", "browsing-topics", "camera", "display-capture",
+        "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone",
+        "midi", "payment", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -42,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "skinplatform.accounts",
     "curation",
 ]
@@ -49,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "skinplatform.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "skinplatform.middleware.OutageMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "skinplatform.urls"
@@ -97,6 +132,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out user or address is refused before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins are counted per username and per client address (in the database, so all
+# web processes share them); reaching the limit locks that username or address for the
+# cool-off, and each further try restarts it. An admin lifts a lockout in the Django admin.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "skinplatform.accounts.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "skinplatform.accounts.throttling.client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -105,6 +153,11 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- cache --------------------------------------------------------------------------------
+# API throttles count requests here: with several gunicorn workers it must be shared (Redis),
+# or each worker keeps its own count.
+CACHES = {"default": cache_config(env_str("CACHE_URL"))}
 
 # --- files --------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -228,7 +281,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "skinplatform.accounts.throttling.ThrottledTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["skinplatform.accounts.permissions.DenyAll"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -236,6 +289,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["skinplatform.accounts.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Generous: a runaway client is slowed, a release pull or a busy reviewer is not.
+        "user": env_rate("API_USER_RATE", "200/second"),
+        # Invalid tokens from one address; past this every token from it waits.
+        "bad_token": env_rate("API_BAD_TOKEN_RATE", "10/minute"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MM-Skin curation platform API",
@@ -244,6 +305,11 @@ SPECTACULAR_SETTINGS = {
     # Served from our own static files: the platform must work with no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two choice sets share a field name with another; named here, `check --deploy` is clean.
+    "ENUM_NAME_OVERRIDES": {
+        "ModalityEnum": "curation.models.Modality",
+        "TrainingRunStatusEnum": "curation.models.TrainingRun.Status",
+    },
 }
 
 LOGGING = {

@@ -46,6 +46,14 @@ def isolated_media(settings, tmp_path):
     return media
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """API throttles count requests in the cache: one test's requests must not slow the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model

@@ -7,7 +7,7 @@ Postgres database, the media folder, the broker folder) lives under one ``VAR_DI
 import os
 import tempfile
 
-os.environ.setdefault("SECRET_KEY", "test-only-not-a-secret")
+os.environ.setdefault("SECRET_KEY", "test-only-not-a-secret-but-long-enough-for-the-start-up-check")
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="mmskin-test-"))
 
 from skinplatform.settings import *  # noqa: F403

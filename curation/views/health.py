@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import Error as DbError
 from django.db import connection
 from django.http import JsonResponse
 
+from skinplatform.accounts.roles import ADMIN, CURATOR, has_any_role
 from skinplatform.celery import app as celery_app
 
 
@@ -28,14 +30,22 @@ def _broker() -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
+def _may_see_details(request) -> bool:
+    """Staff, curators and admins; the driver's message names hosts and ports."""
+    try:
+        user = request.user
+        return user.is_authenticated and (user.is_staff or has_any_role(user, {CURATOR, ADMIN}))
+    except DbError:  # sessions live in the database: with it down nobody is known
+        return False
+
+
 def public_healthz(request):
-    """Unauthenticated on purpose (its name says so): it reveals only reachability."""
+    """Unauthenticated on purpose (its name says so): anonymous callers learn only ok/failing."""
     db_ok, db_detail = _database()
     broker_ok, broker_detail = _broker()
     ok = db_ok and broker_ok
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "database": {"ok": db_ok, "detail": db_detail},
-        "broker": {"ok": broker_ok, "detail": broker_detail},
-    }
+    database, broker = {"ok": db_ok}, {"ok": broker_ok}
+    if _may_see_details(request):
+        database["detail"], broker["detail"] = db_detail, broker_detail
+    body = {"status": "ok" if ok else "unavailable", "database": database, "broker": broker}
     return JsonResponse(body, status=200 if ok else 503)

@@ -86,7 +86,7 @@ def run_once(book: Path, workers: int, chunk_pages: int) -> dict:
     var_dir = Path(tempfile.mkdtemp(prefix="mmskin-bench-"))
     env = {
         **os.environ,
-        "SECRET_KEY": "bench-only",
+        "SECRET_KEY": "bench-only-not-a-secret-but-long-enough-for-the-start-up-check",
         "VAR_DIR": str(var_dir),
         "INGEST_CHUNK_PAGES": str(chunk_pages),
         "DJANGO_SETTINGS_MODULE": "skinplatform.settings",

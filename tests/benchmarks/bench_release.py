@@ -218,7 +218,7 @@ def run(scale: float, db_url: str) -> dict:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "skinplatform.settings",
-        "SECRET_KEY": "bench-only",
+        "SECRET_KEY": "bench-only-not-a-secret-but-long-enough-for-the-start-up-check",
         "DATABASE_URL": db_url,
         "VAR_DIR": str(var),
         "MEDIA_ROOT": str(media),

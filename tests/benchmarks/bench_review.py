@@ -45,7 +45,7 @@ VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 def setup_django(db_url: str, var_dir: Path) -> None:
     os.environ.update(
         DATABASE_URL=db_url,
-        SECRET_KEY="bench-only",
+        SECRET_KEY="bench-only-not-a-secret-but-long-enough-for-the-start-up-check",
         VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="skinplatform.settings",
@@ -119,12 +119,14 @@ def seed(books: int, pairs: int, vqa: int, experts: int, start: int = 0) -> list
 
 def queries_per_request(username: str) -> dict[str, int]:
     """SQL statements for one next -> page -> submit cycle, counted in-process."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
-    client.login(username=username, password="bench-pw")
+    # force_login: Client.login() calls authenticate() without a request, which axes refuses
+    client.force_login(get_user_model().objects.get(username=username))
     counts = {}
     with CaptureQueriesContext(connection) as ctx:
         response = client.get("/review/next/")
