@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AccountsConfig(AppConfig):
@@ -8,3 +9,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from skinplatform.accounts import checks  # noqa: F401  (registers the deploy checks)
+        from skinplatform.accounts.admin_role import grant_admin_permissions
+
+        post_migrate.connect(grant_admin_permissions, dispatch_uid="admin-role")

@@ -110,6 +110,21 @@ def test_create_user_admin_is_staff_and_can_use_the_django_admin(client, db):
     assert client.get("/admin/auth/user/").status_code == 200
 
 
+def test_the_admin_role_sees_every_registered_platform_model(client, make_user):
+    """Granted after every migrate, so a model added later needs no hand-written migration."""
+    from django.contrib import admin as admin_site
+
+    user = make_user("root5", "admin")
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+    models = [m for m in admin_site.site._registry if m._meta.app_label == "curation"]
+    assert len(models) > 5
+    for model in models:
+        url = f"/admin/curation/{model._meta.model_name}/"
+        assert client.get(url).status_code == 200, url
+
+
 def test_the_admin_role_lifts_a_lockout_in_the_django_admin(client, make_user):
     from axes.models import AccessAttempt
     from django.utils import timezone
