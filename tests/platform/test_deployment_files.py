@@ -77,3 +77,20 @@ def test_beat_schedules_a_task_that_exists():
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
+
+
+def test_the_web_healthcheck_passes_against_a_server_with_a_real_host_name(
+    compose, live_server, settings
+):
+    """The probe connects by address; Django must still see an allowed Host, or it answers 400."""
+    import os
+    import subprocess
+    import sys
+
+    settings.ALLOWED_HOSTS = ["skin.example.org"]
+    _, interpreter, flag, code = compose["services"]["web"]["healthcheck"]["test"]
+    assert (interpreter, flag) == ("python", "-c")
+    code = code.replace("http://127.0.0.1:8000", live_server.url)
+    env = {**os.environ, "ALLOWED_HOSTS": "skin.example.org,localhost"}
+    probe = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
