@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 
 from curation import extract
+from curation.extract.errors import describe_failure
 from curation.extract.pagerender import render_pages
 from curation.models import Textbook
 from curation.services import ingest as ingest_service
@@ -44,14 +45,10 @@ def ingest_chunk(book_id: int, run: int, first: int, last: int) -> None:
         path = local_pdf_path(book.file, book.sha256)
         result = extract.extract_chunk(path, first, last, dpi=_dpi())
         previews = render_pages(path, first, last, dpi=settings.PAGE_PREVIEW_DPI)
-    except extract.PdfError as exc:
-        ingest_service.fail_ingest(book_id, run, exc.message)
-        return
     except Exception as exc:
-        log.exception("ingest of book %s pages %s-%s crashed", book_id, first, last)
-        ingest_service.fail_ingest(
-            book_id, run, f"Pages {first}-{last} could not be processed: {exc!r}"
-        )
+        if not isinstance(exc, extract.PdfError):
+            log.exception("ingest of book %s pages %s-%s crashed", book_id, first, last)
+        ingest_service.fail_ingest(book_id, run, describe_failure(exc, pages=(first, last)))
         return
     ingest_service.record_chunk(book_id, run, first, last, result, page_images=previews)
 
@@ -70,11 +67,11 @@ def finalize_ingest(book_id: int, run: int) -> None:
             orphans,
             dpi=_dpi(),
         )
-    except extract.PdfError as exc:
-        ingest_service.fail_ingest(book_id, run, exc.message)
-        return
     except Exception as exc:
-        log.exception("finalising book %s crashed", book_id)
-        ingest_service.fail_ingest(book_id, run, f"Linking figures across pages failed: {exc!r}")
+        if not isinstance(exc, extract.PdfError):
+            log.exception("finalising book %s crashed", book_id)
+        ingest_service.fail_ingest(
+            book_id, run, f"linking figures across pages: {describe_failure(exc)}"
+        )
         return
     ingest_service.finalize_ingest(book_id, run, link)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from curation import extract
+from curation.extract.errors import describe_failure
 from curation.models import IngestChunk, Textbook
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -21,6 +23,8 @@ from curation.services.errors import Conflict, UploadRejected
 from curation.services.storage import content_path, store_file
 
 _COPY_BLOCK = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,10 @@ def import_textbook(
             info = extract.inspect_pdf(tmp_path, max_pages=settings.UPLOAD_MAX_PAGES)
         except extract.PdfError as exc:
             status = 413 if exc.code == "too_many_pages" else 400
-            raise UploadRejected(exc.code, exc.message, status=status) from exc
+            raise UploadRejected(exc.code, describe_failure(exc), status=status) from exc
+        except Exception as exc:  # MuPDF raises its own types for files it cannot read
+            log.warning("upload %r could not be inspected", filename, exc_info=True)
+            raise UploadRejected("corrupt", describe_failure(exc)) from exc
         stored = store_file(tmp_path, content_path("books", sha, "pdf"))
     finally:
         tmp_path.unlink(missing_ok=True)
