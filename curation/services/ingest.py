@@ -198,6 +198,7 @@ def record_chunk(
         _drop_vanished(book, first, last, kept)
 
         chunk.status = IngestChunk.Status.DONE
+        chunk.heartbeat_at = None
         chunk.orphans = list(result.orphans)
         chunk.figures_found = len(result.figures)
         chunk.save()
