@@ -27,10 +27,17 @@ _COPY_BLOCK = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
+# What the upload answers when the book is stored but its ingest could not be queued yet.
+BROKER_DOWN_MESSAGE = "queued; the broker is unavailable, it will start when it is back"
+
+
 @dataclass(frozen=True)
 class ImportResult:
     textbook: Textbook
     created: bool
+    # True when the book was stored and queued but the broker refused the messages: the sweep
+    # sends them once it is back (curation.services.ingest_recovery).
+    waiting_for_broker: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,9 @@ def import_textbook(
     """Validate and store a PDF, create its Textbook and start ingest.
 
     The same bytes uploaded again return the existing book (``created`` False) and start
-    nothing. A refused file raises ``UploadRejected`` and leaves nothing behind.
+    nothing. A refused file raises ``UploadRejected`` and leaves nothing behind. A broker that
+    is down does not refuse the book: it is stored and queued (``waiting_for_broker``), and
+    the ingest sweep sends its work once the broker is back.
     """
     metadata = metadata or BookMetadata()
     tmp_path, sha, size = _spool(_read_blocks(fileobj))
@@ -124,11 +133,13 @@ def import_textbook(
                 "textbook.imported",
                 after={"title": title, "sha256": sha, "pages": info.page_count, "bytes": size},
             )
-            _start_ingest_locked(book, user)
+            sending = _start_ingest_locked(book, user)
     except IntegrityError:
         # Another upload of the same bytes won the race; theirs is the book.
         return ImportResult(Textbook.objects.get(sha256=sha), False)
-    return ImportResult(book, True)
+    # (A test that replaces the dispatch module gets no Sending back: nothing was refused.)
+    waiting = isinstance(sending, dispatch.Sending) and sending.failed
+    return ImportResult(book, True, waiting_for_broker=waiting)
 
 
 def chunk_ranges(page_count: int, chunk_pages: int) -> list[tuple[int, int]]:
@@ -150,7 +161,7 @@ def start_ingest(book_id: int, user=None, *, force: bool = False) -> Textbook:
     return book
 
 
-def _start_ingest_locked(book: Textbook, user) -> None:
+def _start_ingest_locked(book: Textbook, user) -> dispatch.Sending:
     ranges = chunk_ranges(book.page_count, settings.INGEST_CHUNK_PAGES)
     book.ingest_run += 1
     book.status = Textbook.Status.QUEUED
@@ -159,6 +170,7 @@ def _start_ingest_locked(book: Textbook, user) -> None:
     book.error = ""
     book.ingest_started_at = timezone.now()
     book.ingest_finished_at = None
+    book.finalize_heartbeat_at = None
     book.save()
     IngestChunk.objects.bulk_create(
         IngestChunk(textbook=book, run=book.ingest_run, first_page=first, last_page=last)
@@ -167,4 +179,4 @@ def _start_ingest_locked(book: Textbook, user) -> None:
     record_event(
         user, book, "ingest.started", after={"run": book.ingest_run, "chunks": len(ranges)}
     )
-    dispatch.enqueue_ingest(book.pk, book.ingest_run, ranges)
+    return dispatch.enqueue_ingest(book.pk, book.ingest_run, ranges)
