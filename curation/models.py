@@ -52,6 +52,9 @@ class Textbook(models.Model):
     error = models.TextField(blank=True)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
     ingest_finished_at = models.DateTimeField(null=True, blank=True)
+    finalize_heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last report of the worker running the finalising task"
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -81,6 +84,11 @@ class IngestChunk(models.Model):
     orphans = models.JSONField(default=list, blank=True)
     figures_found = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="last report of the worker running this chunk; none while no worker holds it",
+    )
 
     class Meta:
         constraints = [

@@ -201,6 +201,16 @@ FILE_UPLOAD_TEMP_DIR = None
 INGEST_CHUNK_PAGES = env_int("INGEST_CHUNK_PAGES", 20)
 # An ingest run with no chunk progress for this long has its pending work re-sent (beat).
 INGEST_STALL_SECONDS = env_int("INGEST_STALL_SECONDS", 600)
+# A running chunk (or finalising task) reports this often; one whose report is older than the
+# stale limit lost its worker and is re-sent by the sweep, which beat runs this often.
+INGEST_HEARTBEAT_SECONDS = env_int("INGEST_HEARTBEAT_SECONDS", 10)
+INGEST_HEARTBEAT_STALE_SECONDS = env_int("INGEST_HEARTBEAT_STALE_SECONDS", 45)
+INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 15)
+if INGEST_HEARTBEAT_STALE_SECONDS < 2 * INGEST_HEARTBEAT_SECONDS:
+    raise ConfigError(
+        "INGEST_HEARTBEAT_STALE_SECONDS must be at least twice INGEST_HEARTBEAT_SECONDS, "
+        "or chunks still running would be re-sent"
+    )
 CROP_DPI = env_int("CROP_DPI", 150)
 PAGE_PREVIEW_DPI = env_int("PAGE_PREVIEW_DPI", 96)
 
@@ -255,7 +265,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-review-claims": {"task": "workers.maintenance.expire_claims", "schedule": 60.0},
     "resume-stalled-ingests": {
         "task": "workers.maintenance.resume_stalled_ingests",
-        "schedule": 60.0,
+        "schedule": float(INGEST_SWEEP_SECONDS),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

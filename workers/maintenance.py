@@ -16,5 +16,6 @@ def expire_claims() -> int:
 
 @shared_task(name="workers.maintenance.resume_stalled_ingests")
 def resume_stalled_ingests() -> int:
-    """Re-send ingest work whose messages were lost (see curation.services.ingest_recovery)."""
+    """Re-send ingest work of killed workers, lost messages and broker outages
+    (see curation.services.ingest_recovery); beat runs it every INGEST_SWEEP_SECONDS."""
     return _resume()

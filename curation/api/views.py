@@ -34,9 +34,16 @@ class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScop
     def get_queryset(self):
         return select.textbooks()
 
-    @extend_schema(request=s.TextbookUploadSerializer, responses={201: s.TextbookSerializer})
+    @extend_schema(
+        request=s.TextbookUploadSerializer,
+        responses={201: s.TextbookSerializer, 200: s.TextbookSerializer, 202: s.TextbookSerializer},
+    )
     def create(self, request):
-        """Upload a PDF (multipart ``file``). The same bytes again return the existing book."""
+        """Upload a PDF (multipart ``file``). The same bytes again return the existing book.
+
+        201: stored and queued. 202: stored and queued, but the broker is down; ``detail``
+        says so and the ingest starts by itself once the broker is back.
+        """
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.UPLOAD_MAX_BYTES + 1024 * 1024:
             raise UploadRejected(
@@ -59,8 +66,12 @@ class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScop
                 licence_note=form.validated_data.get("licence_note", ""),
             ),
         )
+        body = s.TextbookSerializer(result.textbook).data
+        if result.waiting_for_broker:
+            body["detail"] = textbook_service.BROKER_DOWN_MESSAGE
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(s.TextbookSerializer(result.textbook).data, status=code)
+        return Response(body, status=code)
 
     @extend_schema(request=s.ReingestSerializer, responses={202: s.TextbookSerializer})
     @action(detail=True, methods=["post"])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pymupdf
 
+from .errors import on_page
+
 
 def render_pages(
     path: str | Path, first_page: int, last_page: int, *, dpi: int = 72, quality: int = 80
@@ -14,6 +16,7 @@ def render_pages(
     images: dict[int, bytes] = {}
     with pymupdf.open(path) as doc:
         for number in range(first_page, min(last_page, doc.page_count) + 1):
-            pix = doc[number - 1].get_pixmap(dpi=dpi, alpha=False)
-            images[number] = pix.tobytes("jpeg", jpg_quality=quality)
+            with on_page(number):
+                pix = doc[number - 1].get_pixmap(dpi=dpi, alpha=False)
+                images[number] = pix.tobytes("jpeg", jpg_quality=quality)
     return images

@@ -16,7 +16,7 @@ from PIL import Image
 from . import annotate, imagecues
 from . import flags as review_flags
 from .crop import page_clip
-from .errors import PdfError
+from .errors import PdfError, on_page
 from .layout import (
     TEXT_FRAME_WORDS,
     Caption,
@@ -91,6 +91,11 @@ def render_pixmap(page: pymupdf.Page, box: Box, dpi: int) -> pymupdf.Pixmap:
 def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
     """Page reader step: blocks, usable image placements (decoded once) and plain text, in the
     page's reading space (upright as its text reads; see `reading_matrix`)."""
+    with on_page(number):
+        return _read_page(doc, number, checked)
+
+
+def _read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
     page = doc[number - 1]
     matrix = reading_matrix(page)
     blocks = read_blocks(page, matrix)
@@ -327,7 +332,8 @@ def _extract_range(
         pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
         for p in pairs:
             section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
-            figures.append(build_figure(doc, pd, p.group, p.caption, section, dpi, p.position))
+            with on_page(number):
+                figures.append(build_figure(doc, pd, p.group, p.caption, section, dpi, p.position))
         for g in left_groups:
             orphans.append(_image_orphan(number, g, pd))
         for c in caption_like:

@@ -61,15 +61,51 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
     return doc
 
 
+def declared_page_count(doc: pymupdf.Document) -> int | None:
+    """The /Count the root of the page tree claims, read from that one object.
+
+    A forged file can claim any number; this reads it without walking the tree or allocating
+    anything per page, so a limit can be enforced before MuPDF counts the pages itself.
+    """
+    try:
+        kind, ref = doc.xref_get_key(doc.pdf_catalog(), "Pages")
+        if kind != "xref":
+            return None
+        kind, count = doc.xref_get_key(int(ref.split()[0]), "Count")
+        return int(count) if kind == "int" else None
+    except Exception:  # no catalog, a broken reference: MuPDF's own count decides below
+        return None
+
+
 def check_pages(doc: pymupdf.Document, max_pages: int | None) -> None:
     """Raise when the page tree is empty, too long, or has pages that cannot be loaded."""
-    n = doc.page_count
+    declared = declared_page_count(doc)
+    if max_pages is not None and declared is not None and declared > max_pages:
+        raise PdfError(
+            "too_many_pages",
+            f"The PDF declares {declared:,} pages, more than the limit of {max_pages:,}.",
+        )
+    try:
+        n = doc.page_count
+    except Exception as exc:  # MuPDF counts the leaves and refuses a tree that does not add up
+        raise PdfError(
+            "corrupt",
+            "The PDF is damaged: its page tree does not hold the pages it declares "
+            f"({str(exc).split(': ', 1)[-1]}).",
+        ) from exc
     if n == 0:
         raise PdfError("no_pages", "The PDF is valid but contains no pages.")
     if max_pages is not None and n > max_pages:
         raise PdfError(
             "too_many_pages", f"The PDF has {n} pages, more than the limit of {max_pages}."
         )
+    try:  # MuPDF tolerates a /Count a little above the real pages; the last one must exist
+        doc.load_page(n - 1)
+    except Exception as exc:
+        raise PdfError(
+            "corrupt",
+            f"The PDF is damaged: it declares {n} pages but page {n} cannot be found.",
+        ) from exc
     if doc.is_repaired:
         for i in range(n):
             try:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from curation import limits
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
+from curation.extract.errors import MAX_MESSAGE, clean_text
 from curation.models import Figure, Flag, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
 from curation.selectors.panels import FIX_ACTIONS
 from curation.services import dispatch
@@ -214,6 +215,7 @@ def record_chunk(
         _drop_vanished(book, first, last, kept)
 
         chunk.status = IngestChunk.Status.DONE
+        chunk.heartbeat_at = None
         chunk.orphans = list(result.orphans)
         chunk.figures_found = len(result.figures)
         chunk.save()
@@ -264,13 +266,16 @@ def finalize_ingest(book_id: int, run: int, link: LinkResult) -> bool:
 
 
 def fail_ingest(book_id: int, run: int, message: str) -> bool:
-    """End the run as failed with a message a curator can act on; other books are untouched."""
+    """End the run as failed with a message a curator can act on; other books are untouched.
+
+    The message is cleaned again here (no paths or object reprs, bounded), whoever wrote it.
+    """
     with transaction.atomic():
         book = _lock_live_book(book_id, run)
         if book is None:
             return False
         book.status = Textbook.Status.FAILED
-        book.error = message[:2000]
+        book.error = clean_text(message, MAX_MESSAGE)
         book.ingest_finished_at = timezone.now()
         book.save()
         record_event(None, book, "ingest.failed", after={"run": run, "error": book.error})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from curation import extract, limits
+from curation.extract.errors import describe_failure
 from curation.models import IngestChunk, Textbook
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -22,11 +24,20 @@ from curation.services.storage import content_path, store_file
 
 _COPY_BLOCK = 1024 * 1024
 
+log = logging.getLogger(__name__)
+
+
+# What the upload answers when the book is stored but its ingest could not be queued yet.
+BROKER_DOWN_MESSAGE = "queued; the broker is unavailable, it will start when it is back"
+
 
 @dataclass(frozen=True)
 class ImportResult:
     textbook: Textbook
     created: bool
+    # True when the book was stored and queued but the broker refused the messages: the sweep
+    # sends them once it is back (curation.services.ingest_recovery).
+    waiting_for_broker: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,9 @@ def import_textbook(
     """Validate and store a PDF, create its Textbook and start ingest.
 
     The same bytes uploaded again return the existing book (``created`` False) and start
-    nothing. A refused file raises ``UploadRejected`` and leaves nothing behind.
+    nothing. A refused file raises ``UploadRejected`` and leaves nothing behind. A broker that
+    is down does not refuse the book: it is stored and queued (``waiting_for_broker``), and
+    the ingest sweep sends its work once the broker is back.
     """
     metadata = metadata or BookMetadata()
     for field, limit in _METADATA_LIMITS.items():
@@ -101,7 +114,10 @@ def import_textbook(
             info = extract.inspect_pdf(tmp_path, max_pages=settings.UPLOAD_MAX_PAGES)
         except extract.PdfError as exc:
             status = 413 if exc.code == "too_many_pages" else 400
-            raise UploadRejected(exc.code, exc.message, status=status) from exc
+            raise UploadRejected(exc.code, describe_failure(exc), status=status) from exc
+        except Exception as exc:  # MuPDF raises its own types for files it cannot read
+            log.warning("upload %r could not be inspected", filename, exc_info=True)
+            raise UploadRejected("corrupt", describe_failure(exc)) from exc
         stored = store_file(tmp_path, content_path("books", sha, "pdf"))
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -129,11 +145,13 @@ def import_textbook(
                 "textbook.imported",
                 after={"title": title, "sha256": sha, "pages": info.page_count, "bytes": size},
             )
-            _start_ingest_locked(book, user)
+            sending = _start_ingest_locked(book, user)
     except IntegrityError:
         # Another upload of the same bytes won the race; theirs is the book.
         return ImportResult(Textbook.objects.get(sha256=sha), False)
-    return ImportResult(book, True)
+    # (A test that replaces the dispatch module gets no Sending back: nothing was refused.)
+    waiting = isinstance(sending, dispatch.Sending) and sending.failed
+    return ImportResult(book, True, waiting_for_broker=waiting)
 
 
 def chunk_ranges(page_count: int, chunk_pages: int) -> list[tuple[int, int]]:
@@ -155,7 +173,7 @@ def start_ingest(book_id: int, user=None, *, force: bool = False) -> Textbook:
     return book
 
 
-def _start_ingest_locked(book: Textbook, user) -> None:
+def _start_ingest_locked(book: Textbook, user) -> dispatch.Sending:
     ranges = chunk_ranges(book.page_count, settings.INGEST_CHUNK_PAGES)
     book.ingest_run += 1
     book.status = Textbook.Status.QUEUED
@@ -164,6 +182,7 @@ def _start_ingest_locked(book: Textbook, user) -> None:
     book.error = ""
     book.ingest_started_at = timezone.now()
     book.ingest_finished_at = None
+    book.finalize_heartbeat_at = None
     book.save()
     IngestChunk.objects.bulk_create(
         IngestChunk(textbook=book, run=book.ingest_run, first_page=first, last_page=last)
@@ -172,4 +191,4 @@ def _start_ingest_locked(book: Textbook, user) -> None:
     record_event(
         user, book, "ingest.started", after={"run": book.ingest_run, "chunks": len(ranges)}
     )
-    dispatch.enqueue_ingest(book.pk, book.ingest_run, ranges)
+    return dispatch.enqueue_ingest(book.pk, book.ingest_run, ranges)

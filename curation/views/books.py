@@ -66,6 +66,8 @@ class BookListView(RoleRequiredView):
             return self.get(request, error=exc, status=exc.status)
         if not result.created:
             messages.info(request, "This file was uploaded before; here is that book.")
+        elif result.waiting_for_broker:
+            messages.warning(request, f"Uploaded and {textbook_service.BROKER_DOWN_MESSAGE}.")
         return redirect("book-detail", pk=result.textbook.pk)
 
 

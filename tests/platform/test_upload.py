@@ -5,6 +5,7 @@ from django.core.files.storage import default_storage
 
 from curation.models import IngestChunk, ReviewEvent, Textbook
 from curation.samplebook import bad_pdfs
+from tests.forged_pdfs import write_forged_page_count, write_garbage_after_header
 
 
 @pytest.fixture
@@ -128,3 +129,37 @@ def test_reingest_while_busy_is_a_conflict_unless_forced(curator, sample_book):
     forced = curator.post(f"/api/textbooks/{book_id}/reingest/", {"force": True}, format="json")
     assert forced.status_code == 202 and forced.json()["ingest_run"] == 2
     assert len(curator.sent) == 2
+
+
+def test_upload_that_mupdf_cannot_open_names_no_server_path(curator, tmp_path):
+    response = _upload(curator, write_garbage_after_header(tmp_path / "book.pdf"))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "corrupt"
+    assert body["detail"].startswith("The PDF is damaged and cannot be opened")
+    assert "/" not in body["detail"] and "tmp" not in body["detail"]
+    assert Textbook.objects.count() == 0 and _stored_books() == []
+
+
+def test_forged_page_count_is_refused_without_counting_the_pages(curator, tmp_path):
+    """The page tree claims two billion pages; the claim alone is past UPLOAD_MAX_PAGES."""
+    response = _upload(curator, write_forged_page_count(tmp_path / "book.pdf", 2_000_000_000))
+    assert response.status_code == 413, response.content
+    body = response.json()
+    assert body["code"] == "too_many_pages"
+    assert "2,000,000,000" in body["detail"] and "3,000" in body["detail"]
+    assert Textbook.objects.count() == 0 and _stored_books() == []
+
+
+def test_forged_page_count_under_the_limit_is_refused_as_damaged(curator, tmp_path, settings):
+    settings.UPLOAD_MAX_PAGES = 10_000_000_000
+    response = _upload(curator, write_forged_page_count(tmp_path / "book.pdf", 2_000_000_000))
+    assert response.status_code == 400
+    assert response.json()["code"] == "corrupt"
+    assert "page tree" in response.json()["detail"]
+    # MuPDF accepts a small overstatement; the missing last page gives it away.
+    response = _upload(curator, write_forged_page_count(tmp_path / "small.pdf", 5))
+    assert response.status_code == 400
+    assert response.json()["code"] == "corrupt"
+    assert "page 5 cannot be found" in response.json()["detail"]
+    assert Textbook.objects.count() == 0

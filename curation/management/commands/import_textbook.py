@@ -47,6 +47,9 @@ class Command(BaseCommand):
                 continue
             book = result.textbook
             verb = "imported" if result.created else "already imported"
-            self.stdout.write(f"{path}: {verb} as book {book.pk} ({book.page_count} pages)")
+            line = f"{path}: {verb} as book {book.pk} ({book.page_count} pages)"
+            if result.waiting_for_broker:
+                line += f"; {textbook_service.BROKER_DOWN_MESSAGE}"
+            self.stdout.write(line)
         if failures:
             raise CommandError(f"{failures} of {len(paths)} file(s) were not imported")
