@@ -34,7 +34,8 @@ STAFF = frozenset({CURATOR, ADMIN})
 TRAINING = frozenset({CURATOR, ADMIN, ML_WORKER})
 DOWNLOAD_ACTIONS = {"manifest", "archive"}
 _BLOCK = 256 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)
+_FAR = 10**18  # bytes: beyond any release file
 
 
 # -- serializers -----------------------------------------------------------------------------
@@ -131,6 +132,19 @@ def _stream(path: Path, start: int, length: int):
             yield block
 
 
+def _position(digits: str) -> int | None:
+    """A byte position from a Range header, without converting thousands of digits.
+
+    Python refuses to parse integers of more than 4,300 digits (and converting is quadratic
+    below that); any position past ``_FAR`` is past the end of every file, so it is
+    ``_FAR``: a start there is unsatisfiable (416), an end there means "to the end".
+    """
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < len(str(_FAR)) else _FAR
+
+
 def ranged_file_response(request, path: Path, *, sha256: str, filename: str | None = None):
     """The file, or the byte range the request asks for (RFC 9110: one range, If-Range)."""
     size = path.stat().st_size
@@ -149,12 +163,13 @@ def ranged_file_response(request, path: Path, *, sha256: str, filename: str | No
     if wanted and (if_range is None or if_range.strip() == etag):
         match = _RANGE_RE.match(wanted.strip())
         if match and (match[1] or match[2]):
-            if match[1]:
-                start = int(match[1])
-                end = min(int(match[2]), size - 1) if match[2] else size - 1
+            first, last = _position(match[1]), _position(match[2])
+            if first is not None:
+                start = first
+                end = min(last, size - 1) if last is not None else size - 1
             else:
-                start, end = max(0, size - int(match[2])), size - 1
-                if int(match[2]) == 0:
+                start, end = max(0, size - last), size - 1
+                if last == 0:
                     start = size
             if start >= size or start > end:
                 response = HttpResponse(status=416)

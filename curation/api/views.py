@@ -6,9 +6,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from curation.api import parsers
 from curation.api import serializers as s
 from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
 from curation.models import ProjectSettings
@@ -26,7 +26,7 @@ READERS = frozenset({CURATOR, EXPERT, ADMIN})
 
 class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
     serializer_class = s.TextbookSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
     filterset_fields = ["status"]
     action_roles = {"list": READERS, "retrieve": READERS, "create": STAFF, "reingest": STAFF}
 
