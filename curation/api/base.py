@@ -87,6 +87,11 @@ class RoleScopedAPIView(RoleScopedMixin, APIView):
     pass
 
 
+#: ``@action(..., **PLAIN_LIST)`` for an action answering a whole list: neither paginated nor
+#: filtered, so the schema does not document a page object and filter parameters it ignores.
+PLAIN_LIST = {"pagination_class": None, "filter_backends": []}
+
+
 # -- OpenAPI -----------------------------------------------------------------------------------
 class ErrorSerializer(serializers.Serializer):
     """Errors carry ``detail`` (and a stable ``code`` from the services); field errors of a
@@ -111,8 +116,8 @@ class AutoSchema(SpectacularAutoSchema):
         codes = {"400": "Invalid input"}
         if not type(self.view).__name__.startswith("Public"):
             codes["403"] = "Not signed in, or the role does not allow this action"
-        if "{" in self.path or (self.method == "GET" and self._is_list_view()):
-            codes["404"] = "No such object (or page)"
+        if "{" in self.path or self.method in _WRITES or self._is_list_view():
+            codes["404"] = "No such object (in the path or the body), or no such page"
         if self.method in _WRITES:
             codes["409"] = "Conflicts with the stored state (stale version, wrong status)"
             codes["413"] = "The request body is too large"

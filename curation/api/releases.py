@@ -198,13 +198,16 @@ def _manifest_files(manifest_path: str, manifest_sha256: str) -> dict[str, dict]
     return json.loads(Path(manifest_path).read_text("utf-8"))["files"]
 
 
-_DOWNLOAD_RESPONSES = {
-    (200, "application/octet-stream"): OpenApiTypes.BINARY,
-    (206, "application/octet-stream"): OpenApiTypes.BINARY,
-    304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
-    409: OpenApiResponse(description="The release is not ready (building or failed)"),
-    416: OpenApiResponse(description="The requested range is outside the file"),
-}
+def _download_responses(media_type: str, body=OpenApiTypes.BINARY) -> dict:
+    return {
+        (200, media_type): body,
+        (206, media_type): body,
+        304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
+        409: OpenApiResponse(description="The release is not ready (building or failed)"),
+        416: OpenApiResponse(description="The requested range is outside the file"),
+    }
+
+
 _RANGE_PARAMS = [
     OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                      description="bytes=START-[END] to resume a download"),
@@ -294,7 +297,10 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
                 description="the older release (default: the parent)",
             )
         ],
-        responses=DiffSerializer,
+        responses={
+            200: DiffSerializer,
+            409: OpenApiResponse(description="One of the two releases is not ready"),
+        },
     )
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None):
@@ -312,7 +318,10 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         result = select.diff(old, new)
         return Response({"old": old.pk, "new": new.pk, **result.as_dict()})
 
-    @extend_schema(parameters=_RANGE_PARAMS, responses=_DOWNLOAD_RESPONSES)
+    @extend_schema(
+        parameters=_RANGE_PARAMS,
+        responses=_download_responses("application/json", OpenApiTypes.OBJECT),
+    )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):
         """manifest.json: metadata and the sha256 and size of every file of the release."""
@@ -320,7 +329,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         root = release_service.ready_root(release) / pipeline.RELEASE_DIR
         return ranged_file_response(request, root / "manifest.json", sha256=release.manifest_sha256)
 
-    @extend_schema(parameters=_RANGE_PARAMS, responses=_DOWNLOAD_RESPONSES)
+    @extend_schema(parameters=_RANGE_PARAMS, responses=_download_responses("application/x-tar"))
     @action(detail=True, methods=["get"])
     def archive(self, request, pk=None):
         """The whole release as one deterministic tar; resumable with Range."""
@@ -352,7 +361,11 @@ class ReleaseFileView(RoleScopedAPIView):
             ),
             *_RANGE_PARAMS,
         ],
-        responses={**_DOWNLOAD_RESPONSES, 400: OpenApiResponse(description="bad path")},
+        # the type of the file itself (JSON, JSON Lines, PNG, CSV, Markdown, Parquet...)
+        responses={
+            **_download_responses("*/*", OpenApiTypes.ANY),
+            400: OpenApiResponse(description="bad path"),
+        },
     )
     def get(self, request, pk: int, path: str):
         release = get_object_or_404(Release, pk=pk)

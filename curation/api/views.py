@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from curation.api import parsers
 from curation.api import serializers as s
-from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
+from curation.api.base import PLAIN_LIST, RoleScopedAPIView, RoleScopedViewSet
 from curation.models import ProjectSettings
 from curation.selectors import dashboard as dashboard_select
 from curation.selectors import textbooks as select
@@ -143,7 +143,7 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=s.ReviewEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], **PLAIN_LIST)
     def history(self, request, pk=None):
         self.get_object()
         return Response(s.ReviewEventSerializer(review_service.history(int(pk)), many=True).data)
