@@ -7,6 +7,8 @@ malformed or huge id is a 404 from the router rather than a crash in ``int()`` o
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import register_converter
@@ -21,6 +23,16 @@ from skinplatform.accounts.permissions import HasActionRole
 
 #: A row id as it may appear in a URL: 18 digits always fit Postgres' bigint (19 may not).
 ID_REGEX = r"[0-9]{1,18}"
+_ID = re.compile(ID_REGEX)
+
+
+def as_int(text: str | None) -> int | None:
+    """An id or count typed into a form or query string, or ``None`` if it is not one.
+
+    Not ``text.isdigit()`` and ``int()``: ``isdigit`` accepts "²" and 5,000 digits, which
+    ``int()`` refuses (ValueError) and a bigint column cannot hold.
+    """
+    return int(text) if text and _ID.fullmatch(text) else None
 
 
 class IdConverter:

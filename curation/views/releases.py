@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
+from curation.api.base import as_int
 from curation.models import Modality, Pair, Release, Textbook, TrainingRun
 from curation.selectors import releases as select
 from curation.services import releases as release_service
@@ -122,10 +123,10 @@ class ReleaseTrainView(RoleRequiredView):
     def post(self, request, pk: int):
         release = get_object_or_404(select.releases(), pk=pk)
         config: dict = {"base": request.POST.get("base", "")}
-        if request.POST.get("init_from_run", "").isdigit():
-            config["init_from_run"] = int(request.POST["init_from_run"])
-        if request.POST.get("max_steps", "").isdigit():
-            config["train"] = {"max_steps": int(request.POST["max_steps"])}
+        if (init_from_run := as_int(request.POST.get("init_from_run"))) is not None:
+            config["init_from_run"] = init_from_run
+        if (max_steps := as_int(request.POST.get("max_steps"))) is not None:
+            config["train"] = {"max_steps": max_steps}
         try:
             training_service.create_training_run(
                 release, request.POST.get("stage", ""), config, request.user

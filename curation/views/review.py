@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from curation.api.base import as_int
 from curation.models import Flag, Modality, Pair, RejectReason
 from curation.selectors.review import review_context
 from curation.services import review as review_service
@@ -31,7 +32,7 @@ def _filters(params) -> review_service.QueueFilter:
     modality = params.get("modality") or None
     adjudication = params.get("queue") == "adjudication"
     return review_service.QueueFilter(
-        textbook_id=int(book) if book and book.isdigit() else None,
+        textbook_id=as_int(book),
         modality=modality if modality in Modality.values else None,
         status=Pair.Status.DISPUTED if adjudication else Pair.Status.PROPOSED,
     )
@@ -139,7 +140,7 @@ class PairReviewView(RoleRequiredView):
             theirs = current.get(field)
             yours = mine.get(field, theirs)
             if field == "age":
-                yours = int(yours) if str(yours).isdigit() else None
+                yours = as_int(str(yours))
             if field == "flags":
                 theirs, yours = sorted(theirs or []), sorted(yours or [])
             differs = theirs != yours

@@ -221,3 +221,38 @@ def test_a_folder_of_a_release_is_404(ready, staff):
     for path in ("images", "images/", "formats/sharegpt", "formats/sharegpt/"):
         response = staff.get(f"/api/releases/{ready.pk}/files/{path}")
         assert response.status_code == 404, path
+
+
+# -- ids and counts in query strings and forms ------------------------------------------------
+#: str.isdigit() accepts both; int() refuses them (a superscript, and past Python's 4,300 digits)
+NOT_INTS = ["\u00b2", "9" * 5000]
+
+
+@pytest.mark.parametrize("value", NOT_INTS)
+def test_ids_in_page_query_strings_that_int_refuses_are_ignored(web, pair, value):
+    for url in ("/review/next/", "/review/vqa/next/"):
+        response = web.get(url, {"book": value})
+        assert response.status_code in (200, 302), url
+    response = web.get(f"/review/figures/{pair.panel.figure_id}/panels/", {"pair": value})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", NOT_INTS)
+def test_numbers_in_page_forms_that_int_refuses_are_refused(web, pair, ready, value):
+    response = web.post(
+        f"/releases/{ready.pk}/train/",
+        {"stage": "sft", "base": "", "max_steps": value, "init_from_run": value},
+    )
+    assert response.status_code == 302
+    for run in TrainingRun.objects.all():
+        assert "init_from_run" not in run.config and "train" not in run.config
+    figure = pair.panel.figure_id
+    for action, fields in (
+        ("split", {"split_pair": value, "split_boxes": "0,0,1,1;1,1,2,2"}),
+        ("merge", {"merge": [value, str(pair.pk)]}),
+        ("adjust", {f"version_{value}": "1", f"version_{pair.pk}": value}),
+    ):
+        response = web.post(f"/review/figures/{figure}/panels/", {"action": action, **fields})
+        assert response.status_code < 500, action
+    pair.refresh_from_db()
+    assert pair.version == 1
