@@ -164,6 +164,8 @@ class ClaimRenewView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
     def post(self, request, pk: int):
+        if not Pair.objects.filter(pk=pk).exists():  # else it would lease a pair that is not
+            raise Http404
         try:
             claim = review_service.renew_claim(request.user, pk)
         except ServiceError as exc:

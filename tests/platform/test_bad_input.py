@@ -72,6 +72,11 @@ def test_a_huge_id_in_a_page_url_is_404_and_leases_nothing(web, pair):
     assert web.get(f"/review/pairs/{HUGE}/").status_code == 404
 
 
+def test_renewing_the_lease_of_a_missing_pair_is_404_and_leases_nothing(web, pair):
+    assert web.post(f"/review/pairs/{pair.pk + 10**17}/renew/").status_code == 404
+    assert not Claim.objects.exists()
+
+
 @pytest.mark.parametrize(
     "body",
     [
