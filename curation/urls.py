@@ -1,51 +1,52 @@
 from django.urls import path
 
+import curation.api.base  # noqa: F401  (registers the <id:...> converter)
 from curation.views import books, dashboard, panels, releases, review, vqa
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
     path("books/", books.BookListView.as_view(), name="book-list"),
-    path("books/<int:pk>/", books.BookDetailView.as_view(), name="book-detail"),
-    path("books/<int:pk>/progress/", books.BookProgressView.as_view(), name="book-progress"),
-    path("books/<int:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
+    path("books/<id:pk>/", books.BookDetailView.as_view(), name="book-detail"),
+    path("books/<id:pk>/progress/", books.BookProgressView.as_view(), name="book-progress"),
+    path("books/<id:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
     path("files/<path:path>", books.StoredFileView.as_view(), name="stored-file"),
     path("review/next/", review.ReviewNextView.as_view(), name="review-next"),
     path("review/vqa/next/", vqa.VQANextView.as_view(), name="vqa-next"),
-    path("review/vqa/pairs/<int:pk>/", vqa.VQAPairView.as_view(), name="vqa-pair"),
-    path("review/vqa/pairs/<int:pk>/add/", vqa.VQAAddView.as_view(), name="vqa-add"),
-    path("review/vqa/items/<int:pk>/", vqa.VQAItemReviewView.as_view(), name="vqa-item-review"),
+    path("review/vqa/pairs/<id:pk>/", vqa.VQAPairView.as_view(), name="vqa-pair"),
+    path("review/vqa/pairs/<id:pk>/add/", vqa.VQAAddView.as_view(), name="vqa-add"),
+    path("review/vqa/items/<id:pk>/", vqa.VQAItemReviewView.as_view(), name="vqa-item-review"),
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
     path("review/settings/", dashboard.SettingsView.as_view(), name="review-settings"),
-    path("review/pairs/<int:pk>/", review.PairReviewView.as_view(), name="review-pair"),
-    path("review/pairs/<int:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
-    path("review/pairs/<int:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
-    path("review/figures/<int:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
+    path("review/pairs/<id:pk>/", review.PairReviewView.as_view(), name="review-pair"),
+    path("review/pairs/<id:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
+    path("review/pairs/<id:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
+    path("review/figures/<id:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
     path(
-        "review/figures/<int:pk>/panels/status/",
+        "review/figures/<id:pk>/panels/status/",
         panels.PanelRenderStatusView.as_view(),
         name="panel-status",
     ),
     path("releases/", releases.ReleaseListView.as_view(), name="release-list"),
     path("releases/new/", releases.ReleaseNewView.as_view(), name="release-new"),
     path("releases/preview/", releases.ReleasePreviewView.as_view(), name="release-preview"),
-    path("releases/<int:pk>/", releases.ReleaseDetailView.as_view(), name="release-detail"),
+    path("releases/<id:pk>/", releases.ReleaseDetailView.as_view(), name="release-detail"),
     path(
-        "releases/<int:pk>/progress/",
+        "releases/<id:pk>/progress/",
         releases.ReleaseProgressView.as_view(),
         name="release-progress",
     ),
     path(
-        "releases/<int:pk>/next-version/",
+        "releases/<id:pk>/next-version/",
         releases.ReleaseNextVersionView.as_view(),
         name="release-next-version",
     ),
     path(
-        "releases/<int:pk>/rebuild/", releases.ReleaseRebuildView.as_view(), name="release-rebuild"
+        "releases/<id:pk>/rebuild/", releases.ReleaseRebuildView.as_view(), name="release-rebuild"
     ),
-    path("releases/<int:pk>/diff/", releases.ReleaseDiffView.as_view(), name="release-diff"),
-    path("releases/<int:pk>/train/", releases.ReleaseTrainView.as_view(), name="release-train"),
+    path("releases/<id:pk>/diff/", releases.ReleaseDiffView.as_view(), name="release-diff"),
+    path("releases/<id:pk>/train/", releases.ReleaseTrainView.as_view(), name="release-train"),
     path(
-        "releases/<int:pk>/runs/<int:run_id>/cancel/",
+        "releases/<id:pk>/runs/<id:run_id>/cancel/",
         releases.TrainingRunCancelView.as_view(),
         name="training-run-cancel",
     ),

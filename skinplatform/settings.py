@@ -295,9 +295,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["skinplatform.accounts.permissions.DenyAll"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's three parsers, bounded in size and depth and refusing text Postgres cannot store
+    "DEFAULT_PARSER_CLASSES": [
+        "curation.api.parsers.JSONParser",
+        "curation.api.parsers.FormParser",
+        "curation.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "curation.api.base.AutoSchema",
     "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["skinplatform.accounts.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {

@@ -35,7 +35,8 @@ STAFF = frozenset({CURATOR, ADMIN})
 TRAINING = frozenset({CURATOR, ADMIN, ML_WORKER})
 DOWNLOAD_ACTIONS = {"manifest", "archive"}
 _BLOCK = 256 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)
+_FAR = 10**18  # bytes: beyond any release file
 
 
 # -- serializers -----------------------------------------------------------------------------
@@ -136,6 +137,19 @@ def _stream(path: Path, start: int, length: int):
             yield block
 
 
+def _position(digits: str) -> int | None:
+    """A byte position from a Range header, without converting thousands of digits.
+
+    Python refuses to parse integers of more than 4,300 digits (and converting is quadratic
+    below that); any position past ``_FAR`` is past the end of every file, so it is
+    ``_FAR``: a start there is unsatisfiable (416), an end there means "to the end".
+    """
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < len(str(_FAR)) else _FAR
+
+
 def ranged_file_response(request, path: Path, *, sha256: str, filename: str | None = None):
     """The file, or the byte range the request asks for (RFC 9110: one range, If-Range)."""
     size = path.stat().st_size
@@ -154,12 +168,13 @@ def ranged_file_response(request, path: Path, *, sha256: str, filename: str | No
     if wanted and (if_range is None or if_range.strip() == etag):
         match = _RANGE_RE.match(wanted.strip())
         if match and (match[1] or match[2]):
-            if match[1]:
-                start = int(match[1])
-                end = min(int(match[2]), size - 1) if match[2] else size - 1
+            first, last = _position(match[1]), _position(match[2])
+            if first is not None:
+                start = first
+                end = min(last, size - 1) if last is not None else size - 1
             else:
-                start, end = max(0, size - int(match[2])), size - 1
-                if int(match[2]) == 0:
+                start, end = max(0, size - last), size - 1
+                if last == 0:
                     start = size
             if start >= size or start > end:
                 response = HttpResponse(status=416)
@@ -188,13 +203,16 @@ def _manifest_files(manifest_path: str, manifest_sha256: str) -> dict[str, dict]
     return json.loads(Path(manifest_path).read_text("utf-8"))["files"]
 
 
-_DOWNLOAD_RESPONSES = {
-    (200, "application/octet-stream"): OpenApiTypes.BINARY,
-    (206, "application/octet-stream"): OpenApiTypes.BINARY,
-    304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
-    409: OpenApiResponse(description="The release is not ready (building or failed)"),
-    416: OpenApiResponse(description="The requested range is outside the file"),
-}
+def _download_responses(media_type: str, body=OpenApiTypes.BINARY) -> dict:
+    return {
+        (200, media_type): body,
+        (206, media_type): body,
+        304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
+        409: OpenApiResponse(description="The release is not ready (building or failed)"),
+        416: OpenApiResponse(description="The requested range is outside the file"),
+    }
+
+
 _RANGE_PARAMS = [
     OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                      description="bytes=START-[END] to resume a download"),
@@ -284,7 +302,10 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
                 description="the older release (default: the parent)",
             )
         ],
-        responses=DiffSerializer,
+        responses={
+            200: DiffSerializer,
+            409: OpenApiResponse(description="One of the two releases is not ready"),
+        },
     )
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None):
@@ -302,7 +323,10 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         result = select.diff(old, new)
         return Response({"old": old.pk, "new": new.pk, **result.as_dict()})
 
-    @extend_schema(parameters=_RANGE_PARAMS, responses=_DOWNLOAD_RESPONSES)
+    @extend_schema(
+        parameters=_RANGE_PARAMS,
+        responses=_download_responses("application/json", OpenApiTypes.OBJECT),
+    )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):
         """manifest.json: metadata and the sha256 and size of every file of the release."""
@@ -310,7 +334,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         root = release_service.ready_root(release) / pipeline.RELEASE_DIR
         return ranged_file_response(request, root / "manifest.json", sha256=release.manifest_sha256)
 
-    @extend_schema(parameters=_RANGE_PARAMS, responses=_DOWNLOAD_RESPONSES)
+    @extend_schema(parameters=_RANGE_PARAMS, responses=_download_responses("application/x-tar"))
     @action(detail=True, methods=["get"])
     def archive(self, request, pk=None):
         """The whole release as one deterministic tar; resumable with Range."""
@@ -342,7 +366,11 @@ class ReleaseFileView(RoleScopedAPIView):
             ),
             *_RANGE_PARAMS,
         ],
-        responses={**_DOWNLOAD_RESPONSES, 400: OpenApiResponse(description="bad path")},
+        # the type of the file itself (JSON, JSON Lines, PNG, CSV, Markdown, Parquet...)
+        responses={
+            **_download_responses("*/*", OpenApiTypes.ANY),
+            400: OpenApiResponse(description="bad path"),
+        },
     )
     def get(self, request, pk: int, path: str):
         release = get_object_or_404(Release, pk=pk)

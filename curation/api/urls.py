@@ -25,7 +25,7 @@ router.register("training-runs", releases.TrainingRunViewSet, basename="training
 
 urlpatterns = [
     path(
-        "releases/<int:pk>/files/<path:path>",
+        "releases/<id:pk>/files/<path:path>",
         releases.ReleaseFileView.as_view(),
         name="release-file",
     ),

@@ -6,11 +6,11 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from curation.api import parsers
 from curation.api import serializers as s
-from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
+from curation.api.base import PLAIN_LIST, RoleScopedAPIView, RoleScopedViewSet
 from curation.models import ProjectSettings
 from curation.selectors import dashboard as dashboard_select
 from curation.selectors import review as review_select
@@ -27,7 +27,7 @@ READERS = frozenset({CURATOR, EXPERT, ADMIN})
 
 class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
     serializer_class = s.TextbookSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
     filterset_fields = ["status"]
     action_roles = {"list": READERS, "retrieve": READERS, "create": STAFF, "reingest": STAFF}
 
@@ -155,7 +155,7 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=s.ReviewEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], **PLAIN_LIST)
     def history(self, request, pk=None):
         """The pair's events; while review is blind, only the machine's and the expert's own."""
         events = review_select.pair_history(self.get_object(), request.user)

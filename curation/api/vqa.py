@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from curation.api import serializers as s
-from curation.api.base import RoleScopedViewSet
+from curation.api.base import PLAIN_LIST, RoleScopedViewSet
 from curation.models import VQAItem
 from curation.services import vqa as vqa_service
 from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
@@ -39,7 +39,7 @@ class VQAItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         return Response(s.VQAItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: s.VQAItemSerializer(many=True), 204: None})
-    @action(detail=False, methods=["post"], url_path="claim-next")
+    @action(detail=False, methods=["post"], url_path="claim-next", **PLAIN_LIST)
     def claim_next(self, request):
         """Lease the next image whose drafted questions await review; returns its items."""
         pair = vqa_service.claim_next_pair(request.user)
@@ -68,7 +68,7 @@ class VQAItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScope
         return Response(s.VQAItemSerializer(item).data)
 
     @extend_schema(responses=s.ReviewEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], **PLAIN_LIST)
     def history(self, request, pk=None):
         self.get_object()
         return Response(s.ReviewEventSerializer(vqa_service.history(int(pk)), many=True).data)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied
 from django.views import View
 
+from curation.api.parsers import unstorable
 from skinplatform.accounts.roles import has_any_role
 
 
@@ -21,4 +22,11 @@ class RoleRequiredView(LoginRequiredMixin, View):
             raise ImproperlyConfigured(f"{type(self).__name__} declares no allowed_roles")
         if not has_any_role(request.user, self.allowed_roles):
             raise PermissionDenied("Your role does not allow this page.")
+        # Form fields, query strings and path segments go to services and filters unparsed;
+        # a NUL in one would reach Postgres (which refuses it) as a 500.
+        files = [upload.name for _, uploads in request.FILES.lists() for upload in uploads]
+        fields = [list(request.GET.lists()), list(request.POST.lists()), files, *kwargs.values()]
+        problem = unstorable(fields)
+        if problem:
+            raise BadRequest(problem)
         return super().dispatch(request, *args, **kwargs)

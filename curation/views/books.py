@@ -123,7 +123,11 @@ class StoredFileView(RoleRequiredView):
             raise Http404
         if not default_storage.exists(path):
             raise Http404
+        try:
+            handle = default_storage.open(path, "rb")
+        except IsADirectoryError as exc:  # a folder "exists" too; only files are served
+            raise Http404 from exc
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+        response = FileResponse(handle, content_type=content_type)
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from curation.api.base import as_int
 from curation.selectors.panels import RENDERING, figure_layout
 from curation.services import panels as panel_service
 from curation.services.errors import ServiceError
@@ -20,8 +21,8 @@ ACTIONS = ("adjust", "split", "merge", "subcaptions", "rerender")
 
 def _back_pair(layout, wanted: str | None) -> int | None:
     ids = [row.pair.pk for row in layout.rows if row.pair]
-    if wanted and wanted.isdigit() and int(wanted) in ids:
-        return int(wanted)
+    if as_int(wanted) in ids:
+        return as_int(wanted)
     return ids[0] if ids else None
 
 
@@ -52,8 +53,9 @@ def _floats(text: str) -> list[float] | None:
 def _versions(post) -> dict[int, int]:
     found = {}
     for key, value in post.items():
-        if key.startswith("version_") and key[8:].isdigit() and value.isdigit():
-            found[int(key[8:])] = int(value)
+        pair_id, version = as_int(key[8:]), as_int(value)
+        if key.startswith("version_") and pair_id is not None and version is not None:
+            found[pair_id] = version
     return found
 
 
@@ -118,19 +120,19 @@ class PanelEditorView(RoleRequiredView):
         return f"Saved {len(changed)} box(es); the crops are re-rendering."
 
     def _split(self, request, pk: int) -> str:
-        pid = request.POST.get("split_pair", "")
-        if not pid.isdigit():
+        pid = as_int(request.POST.get("split_pair"))
+        if pid is None:
             raise ServiceError("invalid", "Choose the panel to split.")
         boxes = [b for b in request.POST.get("split_boxes", "").split(";") if b.strip()]
         versions = _versions(request.POST)
         pairs = panel_service.split_panel(
-            pk, request.user, pair_id=int(pid), boxes=boxes,
-            version=versions.get(int(pid), -1), force=self._force(request),
+            pk, request.user, pair_id=pid, boxes=boxes,
+            version=versions.get(pid, -1), force=self._force(request),
         )  # fmt: skip
         return f"Split into {len(pairs)} panels; the crops are re-rendering."
 
     def _merge(self, request, pk: int) -> str:
-        ids = [v for v in request.POST.getlist("merge") if v.isdigit()]
+        ids = [as_int(v) for v in request.POST.getlist("merge") if as_int(v) is not None]
         survivor = panel_service.merge_panels(
             pk, request.user, pair_ids=ids, versions=_versions(request.POST),
             force=self._force(request),

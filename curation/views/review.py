@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from curation import limits
+from curation.api.base import as_int
 from curation.models import Flag, Modality, Pair, RejectReason
 from curation.selectors.review import decisions_hidden, review_context
 from curation.services import review as review_service
@@ -32,7 +33,7 @@ def _filters(params) -> review_service.QueueFilter:
     modality = params.get("modality") or None
     adjudication = params.get("queue") == "adjudication"
     return review_service.QueueFilter(
-        textbook_id=int(book) if book and book.isdigit() else None,
+        textbook_id=as_int(book),
         modality=modality if modality in Modality.values else None,
         status=Pair.Status.DISPUTED if adjudication else Pair.Status.PROPOSED,
     )
@@ -152,7 +153,7 @@ class PairReviewView(RoleRequiredView):
             theirs = current.get(field)
             yours = mine.get(field, theirs)
             if field == "age":
-                yours = int(yours) if str(yours).isdigit() else None
+                yours = as_int(str(yours))
             if field == "flags":
                 theirs, yours = sorted(theirs or []), sorted(yours or [])
             differs = theirs != yours
@@ -177,6 +178,8 @@ class ClaimRenewView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
     def post(self, request, pk: int):
+        if not Pair.objects.filter(pk=pk).exists():  # else it would lease a pair that is not
+            raise Http404
         try:
             claim = review_service.renew_claim(request.user, pk)
         except ServiceError as exc:

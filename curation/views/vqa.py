@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from curation import limits
+from curation.api.base import as_int
 from curation.models import Pair, ReviewEvent, VQAItem
 from curation.services import vqa as vqa_service
 from curation.services.errors import ServiceError
@@ -22,9 +23,7 @@ class VQANextView(RoleRequiredView):
 
     def get(self, request):
         book = request.GET.get("book", "")
-        pair = vqa_service.claim_next_pair(
-            request.user, textbook_id=int(book) if book.isdigit() else None
-        )
+        pair = vqa_service.claim_next_pair(request.user, textbook_id=as_int(book))
         if pair is None:
             return render(request, "review/vqa_empty.html")
         return redirect("vqa-pair", pk=pair.pk)
