@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from curation.extract import model as extracted
+
 SHA256_LEN = 64
 PROPOSED = models.Q(status="proposed")  # pairs still waiting for review (partial indexes)
 
@@ -18,8 +20,10 @@ class Modality(models.TextChoices):
 
 
 class Sex(models.TextChoices):
-    FEMALE = "female"
-    MALE = "male"
+    """The extractor's values (``curation.extract.model``); unknown is NULL, never ""."""
+
+    FEMALE = extracted.FEMALE
+    MALE = extracted.MALE
 
 
 class Textbook(models.Model):
@@ -190,7 +194,7 @@ class Pair(models.Model):
     modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.OTHER)
     diagnosis = models.CharField(max_length=300, blank=True)
     age = models.PositiveSmallIntegerField(null=True, blank=True)
-    sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices, null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
     proposed = models.JSONField(
         default=dict, help_text="the machine's values, kept beside the expert's"
@@ -221,6 +225,12 @@ class Pair(models.Model):
                 fields=["modality", "id"], name="pair_proposed_mod_idx", condition=PROPOSED
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sex__in=Sex.values) | models.Q(sex__isnull=True),
+                name="pair_sex_female_male_or_null",
+            )
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -243,6 +253,11 @@ class Review(models.Model):
     modality = models.CharField(max_length=20, blank=True)
     values = models.JSONField(default=dict, blank=True, help_text="the reviewer's field values")
     adjudication = models.BooleanField(default=False, help_text="a senior's final word")
+    independent = models.BooleanField(
+        default=True,
+        help_text="made on an undecided pair, without another decision in view: only these "
+        "count toward agreement",
+    )
     seconds = models.FloatField(null=True, blank=True, help_text="claim to submit")
     created_at = models.DateTimeField(auto_now_add=True)
 

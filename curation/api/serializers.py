@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from curation.models import Figure, Pair, Panel, Release, Textbook, TrainingRun, VQAItem
+from curation.models import Figure, Pair, Panel, Release, Sex, Textbook, TrainingRun, VQAItem
 
 
 class TextbookSerializer(serializers.ModelSerializer):
@@ -157,7 +157,9 @@ class PairChangesSerializer(serializers.Serializer):
     modality = serializers.CharField(required=False)
     diagnosis = serializers.CharField(required=False, allow_blank=True)
     age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=120)
-    sex = serializers.ChoiceField(choices=["", "female", "male"], required=False)
+    sex = serializers.ChoiceField(
+        choices=["", *Sex.values], required=False, allow_null=True, help_text='null or "": unknown'
+    )
     flags = serializers.ListField(child=serializers.CharField(), required=False)
 
 
@@ -167,6 +169,11 @@ class PairReviewSerializer(serializers.Serializer):
     changes = PairChangesSerializer(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
+    redecide = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="replace the decision already made on the pair (else 409 names who made it)",
+    )
 
 
 class PairRevertSerializer(serializers.Serializer):

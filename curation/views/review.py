@@ -42,6 +42,12 @@ def _query(params) -> str:
     return f"?{urlencode(kept)}" if kept else ""
 
 
+def _with(params, **more: str) -> str:
+    """The queue filters of ``params`` plus ``more``, as a query string."""
+    kept = {k: params[k] for k in FILTER_KEYS if params.get(k)}
+    return f"?{urlencode({**kept, **more})}"
+
+
 class ReviewNextView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
@@ -70,26 +76,47 @@ def _form_changes(post) -> dict:
 
 
 class PairReviewView(RoleRequiredView):
+    """One pair. Opening it by its URL claims nothing: only Review / next (``ReviewNextView``)
+    does, so browsing history or the dashboard never locks a pair away from the experts.
+
+    The form is read-only while someone else holds the pair, and on a decided pair until the
+    reviewer chooses "change decision" (``?change=1``), which names who decided and when.
+    An unclaimed pair still waiting for review can be decided from here: the write takes the
+    pair's row lock and refuses if anyone holds a claim (see ``review_pair``).
+    """
+
     allowed_roles = REVIEWERS
 
-    def _render(self, request, pair_id: int, *, status: int = 200, **extra):
+    def _render(self, request, pair_id: int, *, status: int = 200, changing=None, **extra):
         ctx = review_context(pair_id, request.user)
         if ctx is None:
             raise Http404
+        pair = ctx.pair
         claim = review_service.claim_of(pair_id)
+        mine = claim is not None and claim.user_id == request.user.pk
+        held_by_other = claim is not None and not mine
         adjudicator = bool(roles_of(request.user) & {CURATOR, ADMIN})
-        reviewable = ctx.pair.status == Pair.Status.PROPOSED or (
-            ctx.pair.status == Pair.Status.DISPUTED and adjudicator
+        decided = review_service.decided_by(pair)
+        if changing is None:
+            changing = request.GET.get("change") == "1"
+        changing = bool(decided) and changing and not held_by_other
+        reviewable = pair.status == Pair.Status.PROPOSED or (
+            pair.status == Pair.Status.DISPUTED and adjudicator
         )
-        if claim is None and reviewable:
-            claim = review_service.renew_claim(request.user, pair_id)
+        readonly = held_by_other or (not changing and not reviewable)
         page = ctx.figure.page
         context = {
             "ctx": ctx,
-            "pair": ctx.pair,
+            "pair": pair,
             "page": page,
             "claim": claim,
-            "held_by_other": claim is not None and claim.user_id != request.user.pk,
+            # Only the page that claimed the pair keeps its lease alive.
+            "renews": mine,
+            "held_by_other": held_by_other,
+            "decided": decided,
+            "changing": changing,
+            "readonly": readonly,
+            "change_url": _with(request.GET, change="1"),
             "modality_keys": MODALITY_KEYS,
             "flags": Flag.choices,
             "reasons": RejectReason.choices,
@@ -97,7 +124,7 @@ class PairReviewView(RoleRequiredView):
             "can_revert": adjudicator,
             # Reviews are blind until the pair is decided; adjudicators see them side by side.
             "reviews": review_service.reviews_of(pair_id)
-            if ctx.pair.status == Pair.Status.DISPUTED and adjudicator
+            if pair.status == Pair.Status.DISPUTED and adjudicator
             else [],
             **extra,
         }
@@ -108,6 +135,7 @@ class PairReviewView(RoleRequiredView):
 
     def post(self, request, pk: int):
         action = request.POST.get("action", "")
+        redecide = request.POST.get("redecide") == "1"
         try:
             version = int(request.POST.get("version", ""))
         except ValueError:
@@ -124,32 +152,42 @@ class PairReviewView(RoleRequiredView):
                     changes=_form_changes(request.POST),
                     reason=request.POST.get("reason", ""),
                     note=request.POST.get("note", ""),
+                    redecide=redecide,
                 )
         except ServiceError as exc:
-            if exc.code == "stale":
+            if exc.code in ("stale", "decided"):
                 return self._conflict(request, pk, exc)
-            return self._render(request, pk, status=exc.status, error=exc.message)
+            return self._render(
+                request, pk, status=exc.status, error=exc.message, changing=redecide
+            )
         return redirect(reverse("review-next") + _query(request.GET))
 
     def _conflict(self, request, pk: int, exc: ServiceError):
         mine = _form_changes(request.POST)
+        try:
+            compared = review_service.clean_changes(mine)
+        except ServiceError:
+            compared = mine
         current = exc.extra["current"]
         rows = []
         for field in ("status", *review_service.EDITABLE):
             theirs = current.get(field)
-            yours = mine.get(field, theirs)
-            if field == "age":
-                yours = int(yours) if str(yours).isdigit() else None
-            if field == "flags":
-                theirs, yours = sorted(theirs or []), sorted(yours or [])
-            differs = theirs != yours
-            rows.append({"field": field, "theirs": theirs, "yours": yours, "differs": differs})
+            yours = compared.get(field, theirs)
+            if field in review_service.EDITABLE:
+                theirs = review_service.normal(field, theirs)
+            rows.append({"field": field, "theirs": theirs, "yours": yours,
+                         "differs": theirs != yours})  # fmt: skip
+        decided = exc.extra.get("decided")
         context = {
             "pair_id": pk,
             "message": exc.message,
             "rows": rows,
             "version": exc.extra["version"],
             "recent": exc.extra["recent"],
+            "decided": decided,
+            "decided_by_me": bool(decided) and decided["by_id"] == request.user.pk,
+            # Reapplying over a decision replaces it: the form asks for a confirmation.
+            "needs_confirmation": bool(decided),
             "post": request.POST,
             "mine": mine,
             "query": _query(request.GET),
@@ -158,7 +196,8 @@ class PairReviewView(RoleRequiredView):
 
 
 class ClaimRenewView(RoleRequiredView):
-    """Polled by the open review page so the lease does not lapse while the expert works."""
+    """Polled by the review page that claimed the pair, so the lease does not lapse while the
+    expert works; it never creates a claim (409 for a page that holds none)."""
 
     allowed_roles = REVIEWERS
 

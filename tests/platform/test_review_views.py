@@ -35,8 +35,9 @@ def test_next_redirects_to_a_claimed_pair_and_empty_queue_says_so(expert_client,
     assert empty.status_code == 200 and b"Nothing left to review" in empty.content
 
 
-def test_stale_form_shows_conflict_and_reapply_works(expert_client, make_user, db):
+def test_stale_form_shows_conflict_and_reapply_needs_a_confirmation(expert_client, make_user, db):
     pair = make_pairs(make_book(), 1)[0]
+    from curation.models import Review, ReviewEvent
     from curation.services import review as svc
 
     other = make_user("bob", "expert")
@@ -48,12 +49,25 @@ def test_stale_form_shows_conflict_and_reapply_works(expert_client, make_user, d
     html = conflict.content.decode()
     assert "changed while you were editing" in html and "eczema" in html
     assert 'name="version" value="2"' in html
+    # It names the other expert and asks before replacing their decision.
+    assert 'id="decided-by"' in html and "bob" in html and "edited" in html
+    assert 'id="confirm-replace" required' in html and "bob's decision" in html
     pair.refresh_from_db()
     assert pair.text != "My better caption"  # nothing was overwritten
-    again = expert_client.post(f"/review/pairs/{pair.pk}/", {**form, "version": 2})
+
+    unconfirmed = expert_client.post(f"/review/pairs/{pair.pk}/", {**form, "version": 2})
+    assert unconfirmed.status_code == 409
+    assert "bob decided this pair" in unconfirmed.content.decode()
+    pair.refresh_from_db()
+    assert pair.text != "My better caption" and pair.version == 2
+
+    again = expert_client.post(f"/review/pairs/{pair.pk}/", {**form, "version": 2, "redecide": "1"})
     assert again.status_code == 302
     pair.refresh_from_db()
     assert pair.text == "My better caption" and pair.version == 3
+    event = ReviewEvent.objects.filter(target_id=pair.pk).latest("id")
+    assert event.action == svc.OVERRIDDEN and "bob" in event.note
+    assert not Review.objects.get(item_id=pair.pk, expert=expert_client.user).independent
 
 
 def test_api_claim_review_conflict_history(api_client_for, db):
@@ -144,8 +158,9 @@ def test_disputed_pair_shows_reviews_to_adjudicators_only(client, make_user, db)
     client.force_login(curator)
     html = client.get(f"/review/pairs/{pair.pk}/").content.decode()
     assert 'id="disputed-reviews"' in html and "bad_crop" in html
-    assert svc.claim_of(pair.pk).user == curator
+    assert svc.claim_of(pair.pk) is None  # only Review / next claims
     assert client.get("/review/next/?queue=adjudication").status_code == 302
+    assert svc.claim_of(pair.pk).user == curator
 
 
 def test_a_review_cycle_stays_within_its_query_budget(expert_client, db):
