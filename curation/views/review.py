@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -63,16 +64,36 @@ class ReviewNextView(RoleRequiredView):
 
 
 def _form_changes(post) -> dict:
-    changes = {
-        "text": post.get("text", ""),
-        "diagnosis": post.get("diagnosis", ""),
-        "sex": post.get("sex", ""),
-        "age": post.get("age", ""),
-        "flags": post.getlist("flags"),
-    }
+    """What the reviewer changed on the form.
+
+    The review form posts every field it shows, and what it showed (``shown``): a field
+    posted as it was shown is no change, so a page opened before someone else changed the
+    pair (and reapplied after the conflict) never undoes their change in a field the reviewer
+    did not touch. Without ``shown`` (the conflict page, other clients) every posted field is
+    sent and the service keeps those equal to what is stored.
+    """
+    changes = {field: post[field] for field in ("text", "diagnosis", "sex", "age") if field in post}
     if post.get("modality"):
         changes["modality"] = post["modality"]
-    return changes
+    if "flags" in post:  # the form's empty "flags" input: the flags are on it, ticked or not
+        changes["flags"] = [flag for flag in post.getlist("flags") if flag]
+    try:
+        shown = json.loads(post["shown"])
+        cleaned = review_service.clean_changes(changes)
+    except (KeyError, ValueError, ServiceError):
+        return changes  # nothing to compare with, or invalid: the service says what is wrong
+    if not isinstance(shown, dict):
+        return changes
+    return {
+        field: value
+        for field, value in changes.items()
+        if cleaned[field] != review_service.normal(field, shown.get(field))
+    }
+
+
+def _shown(pair: Pair) -> str:
+    """The values the form shows, posted back with it (see ``_form_changes``)."""
+    return json.dumps({field: getattr(pair, field) for field in review_service.EDITABLE})
 
 
 class PairReviewView(RoleRequiredView):
@@ -117,6 +138,7 @@ class PairReviewView(RoleRequiredView):
             "changing": changing,
             "readonly": readonly,
             "change_url": _with(request.GET, change="1"),
+            "shown": _shown(pair),
             "modality_keys": MODALITY_KEYS,
             "flags": Flag.choices,
             "reasons": RejectReason.choices,
@@ -172,10 +194,11 @@ class PairReviewView(RoleRequiredView):
         rows = []
         for field in ("status", *review_service.EDITABLE):
             theirs = current.get(field)
-            yours = compared.get(field, theirs)
             if field in review_service.EDITABLE:
                 theirs = review_service.normal(field, theirs)
-            rows.append({"field": field, "theirs": theirs, "yours": yours,
+            changed = field in compared
+            yours = compared[field] if changed else theirs
+            rows.append({"field": field, "theirs": theirs, "yours": yours, "changed": changed,
                          "differs": theirs != yours})  # fmt: skip
         decided = exc.extra.get("decided")
         context = {

@@ -379,3 +379,26 @@ def test_the_api_refuses_to_redecide_without_redecide(api_client_for, db):
     assert done.status_code == 200 and done.json()["status"] == "rejected"
     history = ann.get(f"/api/pairs/{pair.pk}/history/").json()
     assert [e["action"] for e in history][-1] == "pair.overridden"
+
+
+def test_reapplying_after_a_conflict_keeps_what_others_changed_meanwhile(
+    expert_client, make_user, db
+):
+    from curation.services import review as svc
+
+    pair = make_pairs(make_book(), 1)[0]  # proposed sex "male", age 40
+    page = _Form(expert_client.get(f"/review/pairs/{pair.pk}/").content.decode())
+    svc.review_pair(pair.pk, make_user("bob", "expert"), version=1, action="accept",
+                    changes={"sex": "female", "age": None})  # fmt: skip
+    mine = page.data(action="accept", diagnosis="Guttate psoriasis")
+    conflict = expert_client.post(f"/review/pairs/{pair.pk}/", mine)
+    assert conflict.status_code == 409
+    reapply = _Form(conflict.content.decode(), form_id="reapply-form")
+    sent = reapply.data()
+    assert sent["diagnosis"] == ["Guttate psoriasis"]
+    assert not {"text", "sex", "age", "flags", "modality"} & set(sent)  # only what ann changed
+    assert "(not changed by you)" in conflict.content.decode()
+    done = expert_client.post(f"/review/pairs/{pair.pk}/", reapply.data(redecide="1"))
+    assert done.status_code == 302
+    pair.refresh_from_db()
+    assert (pair.diagnosis, pair.sex, pair.age) == ("Guttate psoriasis", "female", None)
