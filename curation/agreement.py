@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
@@ -41,6 +42,33 @@ def fleiss_kappa(items: Sequence[Sequence[str]]) -> float | None:
     if p_e == 1.0:
         return 1.0 if p_bar == 1.0 else None
     return (p_bar - p_e) / (1.0 - p_e)
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One decision on one item, as agreement sees it."""
+
+    item: int
+    expert: int
+    decision: str
+    modality: str
+    independent: bool = True  # made on an undecided item, with no other decision in view
+
+
+def counted_ratings(ratings: Iterable[Rating]) -> dict[int, dict[int, Rating]]:
+    """Item -> expert -> the rating that counts: each expert's latest independent one, on the
+    items that two or more different experts rated independently (``ratings`` in the order
+    they were made).
+
+    A decision made with another in view (changing a decision, replacing a colleague's after
+    a conflict, adjudicating) is not a second opinion: counting it would report agreement
+    that nobody measured. Two decisions by one expert are one rater.
+    """
+    by_item: dict[int, dict[int, Rating]] = {}
+    for rating in ratings:
+        if rating.independent:
+            by_item.setdefault(rating.item, {})[rating.expert] = rating
+    return {item: by for item, by in by_item.items() if len(by) >= 2}
 
 
 def accept_class(decision: str) -> str:

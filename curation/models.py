@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from curation import limits
+from curation.extract import model as extracted
 
 SHA256_LEN = 64
 PROPOSED = models.Q(status="proposed")  # pairs still waiting for review (partial indexes)
@@ -20,8 +21,10 @@ class Modality(models.TextChoices):
 
 
 class Sex(models.TextChoices):
-    FEMALE = "female"
-    MALE = "male"
+    """The extractor's values (``curation.extract.model``); unknown is NULL, never ""."""
+
+    FEMALE = extracted.FEMALE
+    MALE = extracted.MALE
 
 
 class Textbook(models.Model):
@@ -200,7 +203,7 @@ class Pair(models.Model):
     modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.OTHER)
     diagnosis = models.CharField(max_length=limits.DIAGNOSIS, blank=True)
     age = models.PositiveSmallIntegerField(null=True, blank=True)
-    sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices, null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
     proposed = models.JSONField(
         default=dict, help_text="the machine's values, kept beside the expert's"
@@ -231,6 +234,12 @@ class Pair(models.Model):
                 fields=["modality", "id"], name="pair_proposed_mod_idx", condition=PROPOSED
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sex__in=Sex.values) | models.Q(sex__isnull=True),
+                name="pair_sex_female_male_or_null",
+            )
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -253,6 +262,11 @@ class Review(models.Model):
     modality = models.CharField(max_length=20, blank=True)
     values = models.JSONField(default=dict, blank=True, help_text="the reviewer's field values")
     adjudication = models.BooleanField(default=False, help_text="a senior's final word")
+    independent = models.BooleanField(
+        default=True,
+        help_text="made on an undecided pair, without another decision in view: only these "
+        "count toward agreement",
+    )
     seconds = models.FloatField(null=True, blank=True, help_text="claim to submit")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from curation import limits
-from curation.models import Figure, Pair, Panel, Release, Textbook, TrainingRun, VQAItem
+from curation.models import Figure, Pair, Panel, Release, Sex, Textbook, TrainingRun, VQAItem
 
 
 class TextbookSerializer(serializers.ModelSerializer):
@@ -185,7 +185,9 @@ class PairChangesSerializer(serializers.Serializer):
     modality = serializers.CharField(required=False)
     diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=limits.DIAGNOSIS)
     age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=120)
-    sex = serializers.ChoiceField(choices=["", "female", "male"], required=False)
+    sex = serializers.ChoiceField(
+        choices=["", *Sex.values], required=False, allow_null=True, help_text='null or "": unknown'
+    )
     flags = serializers.ListField(child=serializers.CharField(), required=False)
 
 
@@ -196,6 +198,11 @@ class PairReviewSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
     note = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=limits.REJECT_NOTE
+    )
+    redecide = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="replace the decision already made on the pair (else 409 names who made it)",
     )
 
 

@@ -125,7 +125,8 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
     @extend_schema(request=s.PairReviewSerializer, responses={200: s.PairSerializer})
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
-        """Accept (with edits) or reject. A stale ``version`` gets 409 with the stored state."""
+        """Accept (with edits) or reject. A stale ``version`` gets 409 with the stored state; so
+        does a decided pair unless ``redecide`` says to replace its decision."""
         form = s.PairReviewSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -137,6 +138,7 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
             changes=data.get("changes") or {},
             reason=data["reason"],
             note=data["note"],
+            redecide=data["redecide"],
         )
         return Response(s.PairSerializer(pair).data)
 

@@ -10,6 +10,8 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from .model import FEMALE, MALE
+
 LABEL = r"(?:[A-Z]?\d+(?:[.\-\u2013]\d+)*)"
 CAPTION_START = re.compile(
     # An ornament may precede the label ("\u25a0 Fig. 3.2", "\u25ba Figure 3-2").
@@ -46,8 +48,9 @@ AGE_SEX_PATTERNS = [
     (re.compile(r"\(\s*(\d{1,3})\s*(?:y|yrs?|years?)?\s*[,/]\s*([MF])\s*\)"), "age_sex"),
     (re.compile(r"\baged\s+(\d{1,3})\b", re.I), "aged"),
 ]
-FEMALE = {"woman", "women", "female", "girl", "lady", "mother", "daughter", "she", "her"}
-MALE = {"man", "men", "male", "boy", "gentleman", "father", "son", "he", "his"}
+FEMALE_WORDS = {"woman", "women", "female", "girl", "lady", "mother", "daughter", "she", "her"}
+MALE_WORDS = {"man", "men", "male", "boy", "gentleman", "father", "son", "he", "his"}
+SEX_LETTER = {"F": FEMALE, "M": MALE}  # "(F, 62)"
 SEX_WORD = re.compile(r"\b(woman|female|girl|lady|man|male|boy|gentleman)\b", re.I)
 
 
@@ -132,7 +135,8 @@ def modality_from_text(text: str) -> tuple[str | None, float]:
 
 
 def age_sex(text: str) -> tuple[int | None, str | None]:
-    """Age in years and sex ("F"/"M") from phrases like "45-year-old man" or "(M, 62)"."""
+    """Age in years and sex (``FEMALE``/``MALE``, the platform's values) from phrases like
+    "45-year-old man" or "(M, 62)"."""
     age: int | None = None
     sex: str | None = None
     for pat, kind in AGE_SEX_PATTERNS:
@@ -141,22 +145,26 @@ def age_sex(text: str) -> tuple[int | None, str | None]:
             continue
         if kind in ("age_noun", "months_noun"):
             age = int(m.group(1)) if kind == "age_noun" else 0
-            noun = m.group(2).lower()
-            sex = "F" if noun in FEMALE else "M" if noun in MALE else None
+            sex = _sex_of(m.group(2))
         elif kind == "sex_age":
-            sex, age = m.group(1), int(m.group(2))
+            sex, age = SEX_LETTER[m.group(1)], int(m.group(2))
         elif kind == "age_sex":
-            age, sex = int(m.group(1)), m.group(2)
+            age, sex = int(m.group(1)), SEX_LETTER[m.group(2)]
         else:
             age = int(m.group(1))
         break
     if sex is None:
         m = SEX_WORD.search(text)
         if m:
-            sex = "F" if m.group(1).lower() in FEMALE else "M"
+            sex = _sex_of(m.group(1))
     if age is not None and not 0 <= age <= 120:
         age = None
     return age, sex
+
+
+def _sex_of(noun: str) -> str | None:
+    noun = noun.lower()
+    return FEMALE if noun in FEMALE_WORDS else MALE if noun in MALE_WORDS else None
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, field
 
 Box = tuple[float, float, float, float]
 
+# The sex contract, from the extractor to the release: one of these, or None when the text does
+# not say. The platform's ``Sex`` choices are these values.
+FEMALE = "female"
+MALE = "male"
+SEXES = (FEMALE, MALE)
+
 
 @dataclass
 class PdfInfo:
@@ -59,7 +65,7 @@ class FigureInfo:
     section: list[str]
     diagnosis: str
     age: int | None
-    sex: str | None
+    sex: str | None  # FEMALE, MALE or None
     flags: list[str] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)
     caption_page: int | None = None  # differs from `page` when the caption is on the next page

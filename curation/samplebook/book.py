@@ -25,6 +25,8 @@ import numpy as np
 import pymupdf
 from PIL import Image, ImageDraw, ImageFont
 
+from curation.extract.model import FEMALE, MALE
+
 from . import content, images
 
 # Shares of single pictures drawn as a face (of clinical ones), with arrows/circles burned into
@@ -1047,24 +1049,26 @@ class _Writer(FlowWriter):
 
 
 def _demographics(rng: np.random.Generator) -> tuple[str, int | None, str | None]:
-    """A caption phrase and the age/sex it encodes (sometimes none, sometimes partial)."""
+    """A caption phrase and the age/sex it encodes (sometimes none, sometimes partial); the
+    sex in the extractor's values (``FEMALE``/``MALE``), however the caption spells it."""
     roll = rng.random()
-    sex = "F" if rng.random() < 0.5 else "M"
+    letter = "F" if rng.random() < 0.5 else "M"
+    sex = {"F": FEMALE, "M": MALE}[letter]
     if roll < 0.45:
         age = int(rng.integers(19, 88))
-        noun = {"F": "woman", "M": "man"}[sex]
+        noun = {"F": "woman", "M": "man"}[letter]
         art = "an" if str(age).startswith("8") or age in (11, 18) else "a"
         return f"in {art} {age}-year-old {noun}", age, sex
     if roll < 0.6:
         age = int(rng.integers(2, 17))
-        noun = {"F": "girl", "M": "boy"}[sex]
+        noun = {"F": "girl", "M": "boy"}[letter]
         art = "an" if age in (8, 11) else "a"
         return f"in {art} {age}-year-old {noun}", age, sex
     if roll < 0.75:
         age = int(rng.integers(20, 90))
-        return f"({sex}, {age})", age, sex
+        return f"({letter}, {age})", age, sex
     if roll < 0.83:
-        noun = {"F": "woman", "M": "man"}[sex]
+        noun = {"F": "woman", "M": "man"}[letter]
         return f"in an elderly {noun}", None, sex
     return "", None, None
 

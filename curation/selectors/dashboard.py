@@ -94,8 +94,9 @@ def _usernames(ids) -> dict[int, str]:
     return dict(get_user_model().objects.filter(pk__in=ids).values_list("id", "username"))
 
 
-# Agreement in one statement. ``ratings``: for each pair reviewed (not adjudicated) by two or
-# more experts, each expert's latest review of it, labelled accepted/rejected (d) and by
+# Agreement in one statement. ``ratings``: for each pair that two or more experts reviewed
+# independently (not adjudicated, not re-decided with a decision in view: ``Review.independent``),
+# each expert's latest independent review of it, labelled accepted/rejected (d) and by
 # modality (m); ``first_at``/``first_id`` order an item's raters by when they first reviewed it.
 # Out come count tables, never rows per review:
 #   part 0/1: per expert pair (x < y) and label of x, label of y: shared items (Cohen's kappa;
@@ -109,10 +110,10 @@ WITH rated AS (
            CASE WHEN r.decision = 'rejected' THEN 'rejected' ELSE 'accepted' END AS d,
            r.modality AS m
     FROM {review} r
-    WHERE r.item_type = %(item)s AND r.adjudication = %(no)s
+    WHERE r.item_type = %(item)s AND r.adjudication = %(no)s AND r.independent
       AND r.item_id IN (SELECT item_id FROM {review}
-                        WHERE item_type = %(item)s AND adjudication = %(no)s
-                        GROUP BY item_id HAVING COUNT(*) >= 2)
+                        WHERE item_type = %(item)s AND adjudication = %(no)s AND independent
+                        GROUP BY item_id HAVING COUNT(DISTINCT expert_id) >= 2)
 ), latest AS (
     SELECT item_id, expert_id, textbook_id, d, m,
            ROW_NUMBER() OVER (PARTITION BY item_id, expert_id
@@ -156,7 +157,8 @@ def agreement() -> dict:
 
     One aggregate query counts label combinations in the database, so what comes back and
     what Python does grows with experts and books, not with reviews. Each expert's latest
-    review of an item counts; items only one expert reviewed do not.
+    independent review of an item counts; items fewer than two experts reviewed independently
+    do not, and neither do overrides, re-decisions or adjudications (``Review.independent``).
     """
     pair_tables: dict[tuple[int, int], tuple[dict, dict]] = defaultdict(lambda: ({}, {}))
     book_sums: dict[tuple[int, int], tuple[dict, dict]] = defaultdict(lambda: ({}, {}))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from curation.models import Figure, Pair, Panel, ProjectSettings, Review, ReviewEvent
+from curation.selectors.panels import REVERTED
 from skinplatform.accounts.roles import ADMIN, CURATOR, roles_of
 
 ITEM = "pair"
@@ -29,9 +30,7 @@ def round_reviews(pair_id) -> QuerySet[Review]:
     an ``OuterRef`` so the round can itself be a subquery of a read of pairs.
     """
     last_revert = (
-        ReviewEvent.objects.filter(
-            target_type=ITEM, target_id=OuterRef("item_id"), action="pair.reverted"
-        )
+        ReviewEvent.objects.filter(target_type=ITEM, target_id=OuterRef("item_id"), action=REVERTED)
         .order_by("-created_at")
         .values("created_at")[:1]
     )

@@ -12,12 +12,32 @@ from django.db.models import Count, F
 
 from curation import drafting
 from curation.drafting.template import TEMPLATE_TYPES
-from curation.models import Pair, ProjectSettings, VQAItem
+from curation.models import Pair, ProjectSettings, ReviewEvent, VQAItem
 from curation.services.audit import record_event
 from curation.services.roles import require_role
 from skinplatform.accounts.roles import ADMIN, CURATOR
 
 DRAFTABLE = (Pair.Status.ACCEPTED, Pair.Status.EDITED)
+
+
+def needs_drafting(pair: Pair, before: dict, *, ever_decided: bool) -> bool:
+    """Whether the decision just made on ``pair`` should queue VQA drafting.
+
+    The first acceptance drafts. A re-decision drafts only when it leaves the pair accepted
+    with a text it was never accepted with before: drafts of an earlier accepted text were
+    queued when that text was accepted, and drafting is idempotent per pair and prompt
+    version, so a second run would only cost a task. ``before`` is the pair's state before the
+    decision; ``ever_decided`` whether any decision had been final on it.
+    """
+    if pair.status not in DRAFTABLE:
+        return False
+    if not ever_decided:
+        return True
+    if before.get("status") in DRAFTABLE and before.get("text") == pair.text:
+        return False
+    return not ReviewEvent.objects.filter(
+        target_type="pair", target_id=pair.pk, after__status__in=DRAFTABLE, after__text=pair.text
+    ).exists()
 
 
 def source_for(pair: Pair) -> drafting.DraftSource:

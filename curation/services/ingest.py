@@ -11,7 +11,17 @@ from django.utils import timezone
 from curation import limits
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
 from curation.extract.errors import MAX_MESSAGE, clean_text
-from curation.models import Figure, Flag, IngestChunk, Page, Pair, Panel, ReviewEvent, Textbook
+from curation.models import (
+    Figure,
+    Flag,
+    IngestChunk,
+    Page,
+    Pair,
+    Panel,
+    ReviewEvent,
+    Sex,
+    Textbook,
+)
 from curation.selectors.panels import FIX_ACTIONS
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -66,7 +76,7 @@ def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
         "modality_confidence": panel.modality_confidence,
         "diagnosis": fig.diagnosis or "",
         "age": fig.age,
-        "sex": fig.sex or "",
+        "sex": fig.sex if fig.sex in Sex.values else None,  # the contract: female, male, None
         "flags": _review_flags(fig, panel_index),
         "figure_caption": fig.caption,
     }

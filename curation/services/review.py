@@ -28,8 +28,10 @@ from curation.models import (
     ReviewEvent,
     Sex,
 )
+from curation.selectors.panels import REVERTED
 from curation.selectors.review import round_reviews, visible_events
 from curation.services import dispatch
+from curation.services import drafting as drafting_service
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 from curation.services.roles import require_role
@@ -41,6 +43,20 @@ SNAPSHOT = ("status", *EDITABLE, "reject_reason", "reject_note")
 REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
 ADJUDICATORS = frozenset({CURATOR, ADMIN})
 PAIR_MODALITIES = {m for m in Modality.values if m != Modality.MIXED}
+DECIDED = (Pair.Status.ACCEPTED, Pair.Status.EDITED, Pair.Status.REJECTED)
+
+# Event kinds of a pair's review, declared once; a final decision is ``decision_event(status)``.
+# (Panel fixes' kinds and ``pair.reverted`` are in ``selectors.panels``, the machine's
+# ``pair.proposed``/``pair.reproposed`` in ``services.ingest``.)
+SKIPPED = "pair.skipped"
+REVIEWED = "pair.reviewed"  # one blind review of several: the pair waits for the others
+DISPUTED = "pair.disputed"  # the blind reviews disagree: the pair waits for a curator
+OVERRIDDEN = "pair.overridden"  # a decision that replaced another person's decision
+
+
+def decision_event(status: str) -> str:
+    """``pair.accepted``, ``pair.edited`` or ``pair.rejected``."""
+    return f"pair.{status}"
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,7 @@ WITH pick AS MATERIALIZED (
                       AND c.item_id = p.id AND c.expires_at > %(now)s)
       AND NOT EXISTS (SELECT 1 FROM {event} e WHERE e.target_type = %(item)s
                       AND e.target_id = p.id AND e.actor_id = %(user)s
-                      AND e.action = 'pair.skipped'){mine}
+                      AND e.action = %(skipped)s){mine}
     ORDER BY p.id
     LIMIT 1
     FOR UPDATE OF p SKIP LOCKED
@@ -157,6 +173,7 @@ def _pick_and_claim_pg(user, filters: QueueFilter, now) -> tuple[int | None, int
     params = {
         "status": filters.status,
         "item": ITEM,
+        "skipped": SKIPPED,
         "user": user.pk,
         "now": now,
         "expires": now + _lease(),
@@ -186,9 +203,9 @@ def _pick_and_claim_orm(user, filters: QueueFilter, now) -> tuple[int | None, in
     """The same as ``_pick_and_claim_pg`` with the ORM, for SQLite (the embedded demo)."""
     with transaction.atomic():
         live = Claim.objects.filter(item_type=ITEM, expires_at__gt=now).values("item_id")
-        skipped = ReviewEvent.objects.filter(
-            actor=user, action="pair.skipped", target_type=ITEM
-        ).values("target_id")
+        skipped = ReviewEvent.objects.filter(actor=user, action=SKIPPED, target_type=ITEM).values(
+            "target_id"
+        )
         candidates = Pair.objects.filter(status=filters.status)
         if filters.status == Pair.Status.PROPOSED:
             mine = Review.objects.filter(expert=user, item_type=ITEM, adjudication=False).values(
@@ -229,19 +246,26 @@ def claim_of(pair_id: int) -> Claim | None:
 
 
 def renew_claim(user, pair_id: int) -> Claim:
-    """Extend the lease while the page is open; refused when someone else holds the pair."""
+    """Extend the lease of the page that claimed the pair (through ``claim_next``).
+
+    Never creates a claim: a page opened by its URL (history, dashboard, "previous") holds
+    nothing, so browsing cannot lock a pair away from the experts. The lease of its own page
+    is extended even when it lapsed, as long as nobody took the pair meanwhile.
+    """
     require_role(user, REVIEWERS, "review")
     with transaction.atomic():
         now = timezone.now()
         claim = Claim.objects.select_for_update().filter(item_type=ITEM, item_id=pair_id).first()
         if claim is not None and claim.user_id != user.pk and claim.expires_at > now:
             raise Conflict("claimed", f"{claim.user} is reviewing this pair.")
-        if claim is None:
-            claim = Claim(item_type=ITEM, item_id=pair_id, user=user)
-        claim.user = user
+        if claim is None or claim.user_id != user.pk:
+            raise Conflict(
+                "not_claimed",
+                "You do not hold this pair; Review / next gives you one to hold.",
+            )
         claim.expires_at = now + _lease()
         claim.renewed_at = now
-        claim.save()
+        claim.save(update_fields=["expires_at", "renewed_at"])
         return claim
 
 
@@ -267,15 +291,15 @@ def _clean(changes: dict) -> dict:
         if field in ("text", "diagnosis"):
             if not isinstance(value, str):
                 raise ServiceError("invalid", f"{field} must be text.")
-            clean[field] = limits.check_text(field, value.strip(), *_TEXT_LIMITS[field])
+            clean[field] = limits.check_text(field, normal(field, value), *_TEXT_LIMITS[field])
         elif field == "modality":
             if value not in PAIR_MODALITIES:
                 raise ServiceError("invalid", f"modality must be one of {sorted(PAIR_MODALITIES)}.")
             clean[field] = value
         elif field == "sex":
-            if value not in ("", *Sex.values):
+            if value not in ("", None, *Sex.values):
                 raise ServiceError("invalid", "sex must be female, male or empty.")
-            clean[field] = value
+            clean[field] = normal(field, value)
         elif field == "age":
             if value in ("", None):
                 clean[field] = None
@@ -290,8 +314,26 @@ def _clean(changes: dict) -> dict:
         elif field == "flags":
             if not isinstance(value, list | tuple) or set(value) - set(Flag.values):
                 raise ServiceError("invalid", f"flags must be a subset of {Flag.values}.")
-            clean[field] = sorted(set(value))
+            clean[field] = normal(field, value)
     return clean
+
+
+def clean_changes(changes: dict) -> dict:
+    """Validated changes as the service compares them (for pages that show them back)."""
+    return _clean(changes)
+
+
+def normal(field: str, value):
+    """A field's value as decisions compare it, so that how a form or client spells "the
+    same" never counts as a change: a browser posts a textarea with CRLF line ends, a form
+    posts "" for no age/sex/diagnosis, flags come in any order."""
+    if field in ("text", "diagnosis"):
+        return (value or "").replace("\r\n", "\n").strip()
+    if field == "sex":
+        return value or None
+    if field == "flags":
+        return sorted(set(value or []))
+    return value
 
 
 _LOCK_SQL = """
@@ -308,7 +350,10 @@ def _lock_for_write(pair_id: int, user, version: int) -> tuple[Pair, Claim | Non
     """Lock the pair, check who holds it and its version; one query when all is well.
 
     The live claim and the project's reviews-per-item ride along with the locking read
-    (``pair.reviews_needed``), so a decision does not pay a round trip for each.
+    (``pair.reviews_needed``), so a decision does not pay a round trip for each. No claim is
+    needed to write: the row lock is the write's lease, and while it is held nobody can claim
+    the pair (the picker skips locked rows), so a pair opened by its URL that nobody holds can
+    be decided without a separate "claim" step.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":  # plain SQL: a third of the ORM's cost here
@@ -345,44 +390,77 @@ def _lock_for_write(pair_id: int, user, version: int) -> tuple[Pair, Claim | Non
     if claim is not None and claim.user_id != user.pk:
         raise Conflict("claimed", f"{claim.user} is reviewing this pair now.")
     if pair.version != version:
-        since = list(  # blind review: only what this user may see of the others' changes
-            visible_events(pair, user)
-            .order_by("-created_at", "-id")
-            .values("action", "actor__username", "before", "after", "created_at")[:5]
-        )
         raise Conflict(
             "stale",
             "Someone changed this pair after you opened it. Review their change, then reapply "
             "yours or discard it.",
-            extra={
-                "version": pair.version,
-                "current": snapshot(pair),
-                "recent": [{**e, "created_at": e["created_at"].isoformat()} for e in since],
-            },
+            extra=_conflict_extra(pair, user),
         )
     return pair, claim
 
 
-def _decision_status(pair: Pair) -> str:
+def decided_by(pair: Pair) -> dict | None:
+    """Who made the decision in force, and when; None while the pair is undecided."""
+    if pair.status not in DECIDED:
+        return None
+    who = pair.reviewed_by.username if pair.reviewed_by_id else None
+    return {
+        "by": who,
+        "by_id": pair.reviewed_by_id,
+        "at": pair.reviewed_at.isoformat() if pair.reviewed_at else None,
+        "status": pair.status,
+    }
+
+
+def _conflict_extra(pair: Pair, user) -> dict:
+    """What a refused writer needs to decide again: the stored state, its version, who
+    decided it and the latest events (blind review: only those ``user`` may see)."""
+    since = list(
+        visible_events(pair, user)
+        .order_by("-created_at", "-id")
+        .values("action", "actor__username", "before", "after", "created_at")[:5]
+    )
+    return {
+        "version": pair.version,
+        "current": snapshot(pair),
+        "decided": decided_by(pair),
+        "recent": [{**e, "created_at": e["created_at"].isoformat()} for e in since],
+    }
+
+
+def _refuse_decided(pair: Pair, user) -> Conflict:
+    decided = decided_by(pair)
+    when = f"{pair.reviewed_at:%Y-%m-%d %H:%M} UTC" if pair.reviewed_at else "an unknown time"
+    return Conflict(
+        "decided",
+        f"{decided['by'] or 'Someone'} decided this pair ({pair.status}) on {when}. Choose "
+        '"change decision" to replace that decision.',
+        extra=_conflict_extra(pair, user),
+    )
+
+
+def _decision_status(values: dict, proposal: dict | None) -> str:
     """Accepted when the expert kept the machine's proposal, edited when any value differs."""
-    proposal = pair.proposed or {}
+    proposal = proposal or {}
     for field in EDITABLE:
-        proposed = proposal.get(field)
-        if field == "flags":
-            proposed = sorted(set(proposed or []))
-        if field == "sex":
-            proposed = proposed or ""
-        if field == "diagnosis":
-            proposed = proposed or ""
-        if getattr(pair, field) != proposed:
+        if normal(field, values[field]) != normal(field, proposal.get(field)):
             return Pair.Status.EDITED
     return Pair.Status.ACCEPTED
 
 
 def _reviewer_values(pair: Pair, clean: dict) -> dict:
+    """The pair's values with the fields the reviewer really changed: a posted value that only
+    spells the stored one differently leaves the stored one as it is."""
     values = {field: getattr(pair, field) for field in EDITABLE}
-    values.update(clean)
+    for field, value in clean.items():
+        if value != normal(field, values[field]):
+            values[field] = value
     return values
+
+
+def _changed(before: dict, after: dict) -> dict:
+    """The fields whose value changed, with their old values: an event's ``before``."""
+    return {field: value for field, value in before.items() if after.get(field) != value}
 
 
 def _round_reviews(pair: Pair) -> list[Review]:
@@ -407,12 +485,18 @@ def review_pair(
     changes: dict | None = None,
     reason: str = "",
     note: str = "",
+    redecide: bool = False,
 ) -> Pair:
     """Record an expert's decision: ``accept`` (as shown, with any edits) or ``reject``.
 
     With one review per item the decision is final. With more, each expert decides blind and
     the pair stays ``proposed`` until the last review: agreement finalises it, disagreement
     sends it to the adjudication queue (``disputed``), where a curator's decision is final.
+
+    A decided pair is changed only on purpose: without ``redecide`` the write is refused
+    (409, naming who decided and when). A re-decision is not independent (it was made with a
+    decision in view), so it does not count toward agreement; one that replaces another
+    person's decision is recorded as ``pair.overridden``.
     """
     require_role(user, REVIEWERS, "review")
     if action not in ("accept", "reject"):
@@ -426,21 +510,29 @@ def review_pair(
     limits.check_text("note", note.strip(), limits.REJECT_NOTE)
     with transaction.atomic():
         pair, claim = _lock_for_write(pair_id, user, version)
+        previous = decided_by(pair)
+        if previous is not None and not redecide:
+            raise _refuse_decided(pair, user)
+        if previous is not None and _last_was_adjudication(pair):
+            require_role(user, ADJUDICATORS, "change an adjudicated decision")
         before = snapshot(pair)
+        ever_decided = pair.reviewed_at is not None
         needed = pair.reviews_needed or ProjectSettings.current().reviews_per_item
         adjudicating = pair.status == Pair.Status.DISPUTED
         if adjudicating:
             require_role(user, ADJUDICATORS, "adjudicate")
         blind = needed > 1 and pair.status == Pair.Status.PROPOSED and not adjudicating
         values = _reviewer_values(pair, clean)
-        if action == "accept" and not values["text"]:
+        if action == "accept" and not normal("text", values["text"]):
             raise ServiceError("invalid", "An accepted pair needs its caption text.")
-        probe = Pair(proposed=pair.proposed, **values)
-        decision = Pair.Status.REJECTED if action == "reject" else _decision_status(probe)
+        decision = (
+            Pair.Status.REJECTED if action == "reject" else _decision_status(values, pair.proposed)
+        )
         if blind and any(r.expert_id == user.pk for r in _round_reviews(pair)):
             raise Conflict("already_reviewed", "You already reviewed this pair.")
 
         now = timezone.now()
+        reviewed = {**values, "reject_reason": reason, "reject_note": note.strip()}
         Review.objects.create(
             item_type=ITEM,
             item_id=pair.pk,
@@ -448,16 +540,19 @@ def review_pair(
             expert=user,
             decision=decision,
             modality=values["modality"],
-            values={**values, "reject_reason": reason, "reject_note": note.strip()},
+            values=reviewed,
             adjudication=adjudicating,
+            independent=previous is None and not adjudicating,
             seconds=(now - claim.created_at).total_seconds() if claim else None,
         )
         event_note = ""
+        review_record = None
         if blind:
             reviews = _round_reviews(pair)
+            review_record = {**reviewed, "decision": decision}
             if len(reviews) < needed:
                 final = None
-                event_action = "pair.reviewed"
+                event_action = REVIEWED
                 event_note = f"review {len(reviews)} of {needed}"
             elif _consensus(reviews):
                 final = reviews[-1]
@@ -465,11 +560,10 @@ def review_pair(
             else:
                 final = None
                 pair.status = Pair.Status.DISPUTED
-                event_action = "pair.disputed"
+                event_action = DISPUTED
                 event_note = f"{len(reviews)} reviews disagree"
         else:
-            final = Review(decision=decision, values={**values, "reject_reason": reason,
-                                                      "reject_note": note.strip()})  # fmt: skip
+            final = Review(decision=decision, values=reviewed)
         if final is not None:
             for field in EDITABLE:
                 setattr(pair, field, final.values[field])
@@ -480,17 +574,43 @@ def review_pair(
             else:
                 pair.reject_reason, pair.reject_note = "", ""
             pair.reviewed_by, pair.reviewed_at = user, now
-            event_action = f"pair.{pair.status}"
+            event_action = decision_event(pair.status)
             if adjudicating:
                 event_note = "adjudicated"
+            elif previous is not None and previous["by_id"] != user.pk:
+                event_action = OVERRIDDEN
+                event_note = (
+                    f"replaces {previous['by'] or 'an earlier'}'s decision "
+                    f"({previous['status']}, {previous['at']})"
+                )
+            elif previous is not None:
+                event_note = f"changes own decision ({previous['status']}, {previous['at']})"
         pair.version += 1
         pair.save(update_fields=[*SNAPSHOT, "version", "reviewed_by", "reviewed_at", "updated_at"])
-        after = snapshot(pair) if not blind or final else {**values, "decision": decision}
-        record_event(user, pair, event_action, before=before, after=after, note=event_note)
+        after = snapshot(pair)
+        # Asked before this decision's event exists: has an earlier one drafted this text?
+        draft = settings.DRAFT_ON_ACCEPT and drafting_service.needs_drafting(
+            pair, before, ever_decided=ever_decided
+        )
+        if review_record is not None:
+            after["review"] = review_record  # the blind reviewer's own values
+        record_event(
+            user, pair, event_action, before=_changed(before, after), after=after, note=event_note
+        )
         Claim.objects.filter(item_type=ITEM, item_id=pair.pk).delete()
-        if settings.DRAFT_ON_ACCEPT and pair.status in (Pair.Status.ACCEPTED, Pair.Status.EDITED):
+        if draft:
             dispatch.enqueue_drafting(pair.pk)
     return pair
+
+
+def _last_was_adjudication(pair: Pair) -> bool:
+    last = (
+        Review.objects.filter(item_type=ITEM, item_id=pair.pk)
+        .order_by("-created_at", "-id")
+        .values_list("adjudication", flat=True)
+        .first()
+    )
+    return bool(last)
 
 
 def reviews_of(pair_id: int) -> list[Review]:
@@ -523,7 +643,7 @@ def skip_pair(pair_id: int, user) -> None:
         if pair is None:
             raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
         release_claim(user, pair_id)
-        record_event(user, pair, "pair.skipped")
+        record_event(user, pair, SKIPPED)
 
 
 def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
@@ -548,11 +668,13 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
         state.update({k: v for k, v in event.after.items() if k in SNAPSHOT})
         for field, value in state.items():
             setattr(pair, field, value)
+        if pair.status in DECIDED:  # the decision in force is now the one the curator restored
+            pair.reviewed_by, pair.reviewed_at = user, timezone.now()
         pair.version += 1
         pair.save()
         note = f"to the state after event {event.pk} ({event.action})"
         record_event(
-            user, pair, "pair.reverted", before=before, after=panels.pair_state(pair),
+            user, pair, REVERTED, before=before, after=panels.pair_state(pair),
             note=f"{note}; {layout}" if layout else note,
         )  # fmt: skip
     return pair

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -44,6 +45,12 @@ def _query(params) -> str:
     return f"?{urlencode(kept)}" if kept else ""
 
 
+def _with(params, **more: str) -> str:
+    """The queue filters of ``params`` plus ``more``, as a query string."""
+    kept = {k: params[k] for k in FILTER_KEYS if params.get(k)}
+    return f"?{urlencode({**kept, **more})}"
+
+
 class ReviewNextView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
@@ -59,16 +66,36 @@ class ReviewNextView(RoleRequiredView):
 
 
 def _form_changes(post) -> dict:
-    changes = {
-        "text": post.get("text", ""),
-        "diagnosis": post.get("diagnosis", ""),
-        "sex": post.get("sex", ""),
-        "age": post.get("age", ""),
-        "flags": post.getlist("flags"),
-    }
+    """What the reviewer changed on the form.
+
+    The review form posts every field it shows, and what it showed (``shown``): a field
+    posted as it was shown is no change, so a page opened before someone else changed the
+    pair (and reapplied after the conflict) never undoes their change in a field the reviewer
+    did not touch. Without ``shown`` (the conflict page, other clients) every posted field is
+    sent and the service keeps those equal to what is stored.
+    """
+    changes = {field: post[field] for field in ("text", "diagnosis", "sex", "age") if field in post}
     if post.get("modality"):
         changes["modality"] = post["modality"]
-    return changes
+    if "flags" in post:  # the form's empty "flags" input: the flags are on it, ticked or not
+        changes["flags"] = [flag for flag in post.getlist("flags") if flag]
+    try:
+        shown = json.loads(post["shown"])
+        cleaned = review_service.clean_changes(changes)
+    except (KeyError, ValueError, ServiceError):
+        return changes  # nothing to compare with, or invalid: the service says what is wrong
+    if not isinstance(shown, dict):
+        return changes
+    return {
+        field: value
+        for field, value in changes.items()
+        if cleaned[field] != review_service.normal(field, shown.get(field))
+    }
+
+
+def _shown(pair: Pair) -> str:
+    """The values the form shows, posted back with it (see ``_form_changes``)."""
+    return json.dumps({field: getattr(pair, field) for field in review_service.EDITABLE})
 
 
 def _keep_typed(pair: Pair, post) -> None:
@@ -79,28 +106,52 @@ def _keep_typed(pair: Pair, post) -> None:
 
 
 class PairReviewView(RoleRequiredView):
+    """One pair. Opening it by its URL claims nothing: only Review / next (``ReviewNextView``)
+    does, so browsing history or the dashboard never locks a pair away from the experts.
+
+    The form is read-only while someone else holds the pair, and on a decided pair until the
+    reviewer chooses "change decision" (``?change=1``), which names who decided and when.
+    An unclaimed pair still waiting for review can be decided from here: the write takes the
+    pair's row lock and refuses if anyone holds a claim (see ``review_pair``).
+    """
+
     allowed_roles = REVIEWERS
 
-    def _render(self, request, pair_id: int, *, status: int = 200, typed=None, **extra):
+    def _render(
+        self, request, pair_id: int, *, status: int = 200, changing=None, typed=None, **extra
+    ):
         ctx = review_context(pair_id, request.user)
         if ctx is None:
             raise Http404
+        pair = ctx.pair
         if typed is not None:  # a refused form comes back as the expert typed it
-            _keep_typed(ctx.pair, typed)
+            _keep_typed(pair, typed)
         claim = review_service.claim_of(pair_id)
+        mine = claim is not None and claim.user_id == request.user.pk
+        held_by_other = claim is not None and not mine
         adjudicator = bool(roles_of(request.user) & {CURATOR, ADMIN})
-        reviewable = ctx.pair.status == Pair.Status.PROPOSED or (
-            ctx.pair.status == Pair.Status.DISPUTED and adjudicator
+        decided = review_service.decided_by(pair)
+        if changing is None:
+            changing = request.GET.get("change") == "1"
+        changing = bool(decided) and changing and not held_by_other
+        reviewable = pair.status == Pair.Status.PROPOSED or (
+            pair.status == Pair.Status.DISPUTED and adjudicator
         )
-        if claim is None and reviewable:
-            claim = review_service.renew_claim(request.user, pair_id)
+        readonly = held_by_other or (not changing and not reviewable)
         page = ctx.figure.page
         context = {
             "ctx": ctx,
-            "pair": ctx.pair,
+            "pair": pair,
             "page": page,
             "claim": claim,
-            "held_by_other": claim is not None and claim.user_id != request.user.pk,
+            # Only the page that claimed the pair keeps its lease alive.
+            "renews": mine,
+            "held_by_other": held_by_other,
+            "decided": decided,
+            "changing": changing,
+            "readonly": readonly,
+            "change_url": _with(request.GET, change="1"),
+            "shown": _shown(pair),
             "modality_keys": MODALITY_KEYS,
             "flags": Flag.choices,
             "reasons": RejectReason.choices,
@@ -109,7 +160,7 @@ class PairReviewView(RoleRequiredView):
             "limits": limits,
             # Reviews are blind until the pair is decided; adjudicators see them side by side.
             "reviews": review_service.reviews_of(pair_id)
-            if ctx.pair.status == Pair.Status.DISPUTED and adjudicator
+            if pair.status == Pair.Status.DISPUTED and adjudicator
             else [],
             **extra,
         }
@@ -120,6 +171,7 @@ class PairReviewView(RoleRequiredView):
 
     def post(self, request, pk: int):
         action = request.POST.get("action", "")
+        redecide = request.POST.get("redecide") == "1"
         try:
             version = int(request.POST.get("version", ""))
         except ValueError:
@@ -136,28 +188,38 @@ class PairReviewView(RoleRequiredView):
                     changes=_form_changes(request.POST),
                     reason=request.POST.get("reason", ""),
                     note=request.POST.get("note", ""),
+                    redecide=redecide,
                 )
         except ServiceError as exc:
-            if exc.code == "stale":
+            if exc.code in ("stale", "decided"):
                 return self._conflict(request, pk, exc)
             return self._render(
-                request, pk, status=exc.status, error=exc.message, typed=request.POST
+                request,
+                pk,
+                status=exc.status,
+                error=exc.message,
+                changing=redecide,
+                typed=request.POST,
             )
         return redirect(reverse("review-next") + _query(request.GET))
 
     def _conflict(self, request, pk: int, exc: ServiceError):
         mine = _form_changes(request.POST)
+        try:
+            compared = review_service.clean_changes(mine)
+        except ServiceError:
+            compared = mine
         current = exc.extra["current"]
         rows = []
         for field in ("status", *review_service.EDITABLE):
             theirs = current.get(field)
-            yours = mine.get(field, theirs)
-            if field == "age":
-                yours = as_int(str(yours))
-            if field == "flags":
-                theirs, yours = sorted(theirs or []), sorted(yours or [])
-            differs = theirs != yours
-            rows.append({"field": field, "theirs": theirs, "yours": yours, "differs": differs})
+            if field in review_service.EDITABLE:
+                theirs = review_service.normal(field, theirs)
+            changed = field in compared
+            yours = compared[field] if changed else theirs
+            rows.append({"field": field, "theirs": theirs, "yours": yours, "changed": changed,
+                         "differs": theirs != yours})  # fmt: skip
+        decided = exc.extra.get("decided")
         context = {
             "pair_id": pk,
             "message": exc.message,
@@ -165,6 +227,10 @@ class PairReviewView(RoleRequiredView):
             "version": exc.extra["version"],
             "recent": exc.extra["recent"],  # the service kept to what this user may see
             "blind": decisions_hidden(Pair.objects.get(pk=pk), request.user),
+            "decided": decided,
+            "decided_by_me": bool(decided) and decided["by_id"] == request.user.pk,
+            # Reapplying over a decision replaces it: the form asks for a confirmation.
+            "needs_confirmation": bool(decided),
             "post": request.POST,
             "mine": mine,
             "query": _query(request.GET),
@@ -173,7 +239,8 @@ class PairReviewView(RoleRequiredView):
 
 
 class ClaimRenewView(RoleRequiredView):
-    """Polled by the open review page so the lease does not lapse while the expert works."""
+    """Polled by the review page that claimed the pair, so the lease does not lapse while the
+    expert works; it never creates a claim (409 for a page that holds none)."""
 
     allowed_roles = REVIEWERS
 

@@ -91,6 +91,8 @@ def test_second_session_gets_different_items(login, page, browser, pairs, live_s
     assert ann_pair != bob_pair
     bob.goto(f"{live_server.url}/review/pairs/{ann_pair}/")
     assert "is reviewing this pair now" in bob.locator("#held").inner_text()
+    assert bob.locator("#id_text").is_disabled()  # read-only while ann holds it
+    assert svc.claim_of(int(ann_pair)).user.username == "ann"  # looking took nothing
     bob_context.close()
 
 
@@ -101,18 +103,24 @@ def test_stale_edit_shows_the_conflict_view(login, page, pairs, live_server, mak
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.get(username="ann")
-    # The same pair changes under the open page (another tab of hers, say).
+    # The same pair is decided under the open page (another tab of hers, say).
     svc.review_pair(items[0].pk, user, version=1, action="accept", changes={"diagnosis": "lupus"})
-    svc.renew_claim(user, items[0].pk)
     ann.keyboard.press("e")
     ann.keyboard.type(" Mine.")
     ann.keyboard.press("Control+Enter")
     ann.wait_for_selector("#conflict")
     assert "lupus" in ann.locator("#conflict").inner_text()
+    assert "You decided this pair" in ann.locator("#decided-by").inner_text()
+    ann.click("#reapply")  # the confirmation is required: the browser does not submit
+    assert ann.locator("#confirm-replace").evaluate("box => !box.validity.valid")
+    items[0].refresh_from_db()
+    assert not items[0].text.endswith("Mine.")
+    ann.check("#confirm-replace")
     ann.click("#reapply")
     ann.wait_for_url(f"**/review/pairs/{items[1].pk}/")
     items[0].refresh_from_db()
-    assert items[0].text.endswith("Mine.") and items[0].diagnosis == "psoriasis"
+    # Only what this page changed went again: the other tab's diagnosis stays.
+    assert items[0].text.endswith("Mine.") and items[0].diagnosis == "lupus"
 
 
 def test_script_in_a_caption_never_runs(login, page, transactional_db, live_server):
@@ -126,3 +134,41 @@ def test_script_in_a_caption_never_runs(login, page, transactional_db, live_serv
     assert page.evaluate("window.pwned") is None
     assert "<script>window.pwned=1</script>" in page.locator("#figure-caption").inner_text()
     assert not dialogs
+
+
+def test_unchanged_accept_read_only_decisions_and_no_claim_by_url(login, page, pairs, live_server):
+    """Accept with no change stays accepted (the extractor's "female", no age); going back to
+    a decided pair shows it read-only until "change decision"; opening a pair by its URL
+    holds no claim."""
+    _, items = pairs
+    first, other = items[0], items[5]
+    proposal = {**first.proposed, "sex": "female", "age": None, "diagnosis": ""}
+    Pair.objects.filter(pk=first.pk).update(proposed=proposal, sex="female", age=None,
+                                            diagnosis="")  # fmt: skip
+    ann = login("ann", "expert")
+    ann.wait_for_url(f"**/review/pairs/{first.pk}/")
+    assert "(suggested: female)" in ann.locator("#proposed-sex").inner_text()
+    assert ann.locator("#renew").count() == 1  # the page that claimed it keeps the lease
+    ann.keyboard.press("a")
+    ann.wait_for_url(f"**/review/pairs/{items[1].pk}/")
+    first.refresh_from_db()
+    assert (first.status, first.sex, first.age, first.diagnosis) == ("accepted", "female", None, "")
+
+    ann.keyboard.press("p")  # back to the pair just decided
+    ann.wait_for_url(f"**/review/pairs/{first.pk}/")
+    assert "accepted" in ann.locator("#decided").inner_text()
+    assert "by ann" in ann.locator("#decided").inner_text()
+    assert ann.locator("#id_text").is_disabled() and ann.locator("#btn-accept").is_disabled()
+    assert ann.locator("#renew").count() == 0
+    ann.keyboard.press("c")
+    ann.wait_for_url(f"**/review/pairs/{first.pk}/?change=1")
+    assert ann.locator("#changing").is_visible() and not ann.locator("#id_text").is_disabled()
+    ann.keyboard.press("3")
+    ann.keyboard.press("a")
+    ann.wait_for_url("**/review/pairs/*/")
+    first.refresh_from_db()
+    assert (first.status, first.modality, first.version) == ("edited", "pathological", 3)
+
+    ann.goto(f"{live_server.url}/review/pairs/{other.pk}/")  # by its URL, as from history
+    assert svc.claim_of(other.pk) is None and ann.locator("#renew").count() == 0
+    assert not ann.locator("#id_text").is_disabled()  # unclaimed and waiting: decidable here

@@ -53,11 +53,11 @@ def test_split_subcaptions_variants():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Psoriasis in a 45-year-old man", (45, "M")),
-        ("Lesion in a 7-year-old girl", (7, "F")),
-        ("Psoriasis (F, 62).", (62, "F")),
-        ("Naevus (34, M)", (34, "M")),
-        ("Eczema in an elderly woman", (None, "F")),
+        ("Psoriasis in a 45-year-old man", (45, "male")),
+        ("Lesion in a 7-year-old girl", (7, "female")),
+        ("Psoriasis (F, 62).", (62, "female")),
+        ("Naevus (34, M)", (34, "male")),
+        ("Eczema in an elderly woman", (None, "female")),
         ("Haemangioma in a 6-month-old infant", (0, None)),
         ("Histopathology (H&E, x200)", (None, None)),
     ],

@@ -78,7 +78,7 @@ def test_landscape_page_drawn_for_rotate_is_read_upright(tmp_path, rotation):
     assert fig.label == "2.1"
     assert fig.caption == " ".join(CAPTION)
     assert "caption_beside" not in fig.flags and "letters_mismatch" not in fig.flags
-    assert (fig.age, fig.sex) == (40, "M")
+    assert (fig.age, fig.sex) == (40, "male")
     assert [m.text for m in fig.mentions] == [BODY]
     # Boxes are in PyMuPDF's page coordinates: those of the unrotated page.
     assert [p.letter for p in fig.panels] == ["a", "b"]

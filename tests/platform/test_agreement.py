@@ -1,9 +1,11 @@
 import pytest
 
 from curation.agreement import (
+    Rating,
     accept_class,
     cohen_kappa,
     cohen_kappa_from_table,
+    counted_ratings,
     fleiss_kappa,
     fleiss_kappa_from_counts,
 )
@@ -45,33 +47,36 @@ def test_accept_class():
 
 
 def python_agreement() -> dict:
-    """The dashboard's agreement as it was computed before: every multi-review row into Python.
+    """The dashboard's agreement as it was computed before: every review row into Python, the
+    ones that count chosen by ``counted_ratings``.
 
     Kept here as the oracle the database aggregation must match.
     """
     from collections import defaultdict
     from itertools import combinations
 
-    from django.db.models import Count
-
     from curation.models import Review, Textbook
 
-    ratings: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
-    book_of: dict[int, int] = {}
-    names: dict[int, str] = {}
-    multi = (
+    rows = list(
         Review.objects.filter(item_type="pair", adjudication=False)
-        .values("item_id")
-        .annotate(n=Count("id"))
-        .filter(n__gte=2)
-        .values("item_id")
+        .values("item_id", "expert_id", "expert__username", "decision", "modality",
+                "textbook_id", "independent")
+        .order_by("created_at")
+    )  # fmt: skip
+    counted = counted_ratings(
+        Rating(r["item_id"], r["expert_id"], r["decision"], r["modality"], r["independent"])
+        for r in rows
     )
-    rows = Review.objects.filter(item_type="pair", adjudication=False, item_id__in=multi)
-    for r in rows.values("item_id", "expert_id", "expert__username", "decision", "modality",
-                         "textbook_id").order_by("created_at"):  # fmt: skip
-        ratings[r["item_id"]][r["expert_id"]] = (accept_class(r["decision"]), r["modality"])
-        book_of[r["item_id"]] = r["textbook_id"]
-        names[r["expert_id"]] = r["expert__username"]
+    ratings = {
+        item: {e: (accept_class(r.decision), r.modality) for e, r in by.items()}
+        for item, by in counted.items()
+    }
+    book_of = {r["item_id"]: r["textbook_id"] for r in rows}
+    names = {
+        r["expert_id"]: r["expert__username"]
+        for r in rows
+        if any(r["expert_id"] in by for by in ratings.values())
+    }
     pairs_out = []
     for a, b in combinations(sorted(names), 2):
         shared = [item for item, by in ratings.items() if a in by and b in by]
@@ -111,7 +116,8 @@ def python_agreement() -> dict:
 
 def _random_reviews(seed: int, make_user) -> None:
     """Random reviews: 1-4 experts per item, some re-reviews (the later one counts), some
-    adjudications (never counted), several books with different rater counts."""
+    adjudications and re-decisions with another decision in view (never counted), several
+    books with different rater counts."""
     import random
     from datetime import timedelta
 
@@ -127,11 +133,12 @@ def _random_reviews(seed: int, make_user) -> None:
     base = timezone.now() - timedelta(days=30)
     rows = []
 
-    def add(item, book, expert, adjudication=False):
+    def add(item, book, expert, adjudication=False, independent=True):
         decision = rng.choices(["accepted", "edited", "rejected"], [5, 2, 3])[0]
         modality = rng.choice(["clinical", "clinical", "dermoscopic", "pathological", ""])
         rows.append((Review(item_type="pair", item_id=item, textbook=book, expert=expert,
-                            decision=decision, modality=modality, adjudication=adjudication),
+                            decision=decision, modality=modality, adjudication=adjudication,
+                            independent=independent and not adjudication),
                      base + timedelta(seconds=next(moments) / 10)))  # fmt: skip
 
     for item in range(1, rng.randint(40, 160)):
@@ -143,6 +150,8 @@ def _random_reviews(seed: int, make_user) -> None:
             add(item, book, rng.choice(raters))  # reviewed again after a revert
         if rng.random() < 0.1:
             add(item, book, rng.choice(experts), adjudication=True)
+        if rng.random() < 0.2:
+            add(item, book, rng.choice(experts), independent=False)  # overrode or changed one
     Review.objects.bulk_create(review for review, _ in rows)
     for review, created in rows:
         Review.objects.filter(pk=review.pk).update(created_at=created)
@@ -185,6 +194,43 @@ def test_an_item_only_one_expert_reviewed_twice_is_left_out(db, make_user):
     result = agreement()
     assert [(r["items"], r["kappa_decision"]) for r in result["expert_pairs"]] == [(2, 1.0)]
     assert [(r["items"], r["raters"]) for r in result["books"]] == [(2, 2)]
+
+
+def test_an_override_of_another_experts_decision_is_not_a_second_opinion(db, make_user):
+    """An expert who replaced a colleague's decision after seeing it (a reapply on a conflict)
+    used to make the item count as reviewed by both, agreeing."""
+    from curation.models import Review
+    from curation.selectors.dashboard import agreement
+    from tests.factories import make_book
+
+    book = make_book(pages=1)
+    ann, bob = make_user("ann", "expert"), make_user("bob", "expert")
+    for item in (1, 2):
+        Review.objects.create(item_id=item, textbook=book, expert=ann, decision="accepted",
+                              modality="clinical")  # fmt: skip
+    Review.objects.create(item_id=1, textbook=book, expert=bob, decision="rejected",
+                          modality="clinical")  # fmt: skip
+    Review.objects.create(item_id=2, textbook=book, expert=bob, decision="accepted",
+                          modality="clinical", independent=False)  # fmt: skip
+    result = agreement()
+    assert [(r["items"], r["kappa_decision"]) for r in result["expert_pairs"]] == [(1, 0.0)]
+    assert [(r["items"], r["raters"]) for r in result["books"]] == [(1, 2)]
+
+
+def test_counted_ratings_keep_each_experts_latest_independent_rating():
+    ratings = [
+        Rating(1, 10, "accepted", "clinical"),
+        Rating(1, 20, "rejected", "clinical"),
+        Rating(1, 20, "accepted", "clinical", independent=False),  # changed after seeing 10's
+        Rating(2, 10, "accepted", "clinical"),
+        Rating(2, 10, "rejected", "clinical"),  # one expert twice is one rater
+        Rating(3, 10, "accepted", "clinical"),
+        Rating(3, 30, "accepted", "dermoscopic"),
+        Rating(3, 30, "rejected", "dermoscopic"),  # after a revert: the later one counts
+    ]
+    counted = counted_ratings(ratings)
+    assert sorted(counted) == [1, 3]
+    assert counted[1][20].decision == "rejected" and counted[3][30].decision == "rejected"
 
 
 def test_counts_based_kappas_match_the_list_based_ones():

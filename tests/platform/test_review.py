@@ -200,3 +200,205 @@ def test_beat_task_expires_claims(book, experts, eager_celery):
     assert expire_claims.delay().get() == 0
     Claim.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
     assert expire_claims.delay().get() == 1
+
+
+# --- values stay as they were unless the expert changes them --------------------------------
+
+
+def _proposed_pair(book, **proposal):
+    """A pair whose proposal looks like the extractor's: unknowns as None, flags unordered."""
+    pair = make_pairs(book, 1)[0]
+    values = {"text": pair.text, "modality": "clinical", "diagnosis": "psoriasis", "age": 40,
+              "sex": "female", "flags": []} | proposal  # fmt: skip
+    Pair.objects.filter(pk=pair.pk).update(
+        proposed={**values, "modality_confidence": 0.8},
+        **{k: v for k, v in values.items() if k != "flags"},
+        flags=sorted(values["flags"]),
+    )  # fmt: skip
+    pair.refresh_from_db()
+    return pair
+
+
+FORM_SPELLINGS = [
+    # what an HTML form posts for the same values: strings, CRLF line ends, no order
+    pytest.param({}, {}, id="nothing-posted"),
+    pytest.param({"sex": "female"}, {}, id="extractor-sex"),
+    pytest.param(
+        {"age": None, "sex": None, "diagnosis": ""},
+        {"age": "", "sex": "", "diagnosis": "  "},
+        id="unknowns-as-empty-strings",
+    ),
+    pytest.param({"age": 7}, {"age": "7"}, id="age-as-text"),
+    pytest.param({"age": 0}, {"age": " 0 "}, id="age-zero-with-spaces"),
+    pytest.param(
+        {"text": "Fig. 1 Plaques.\nB: nails."},
+        {"text": "  Fig. 1 Plaques.\r\nB: nails.\r\n"},
+        id="textarea-crlf",
+    ),
+    pytest.param({"text": "Fig. 1 Plaques.  "}, {"text": "Fig. 1 Plaques."}, id="stored-spaces"),
+    pytest.param(
+        {"flags": ["poor_quality", "face"]},
+        {"flags": ["poor_quality", "face", "face"]},
+        id="flags-order-and-repeats",
+    ),
+    pytest.param({"diagnosis": "Psoriasis"}, {"diagnosis": "Psoriasis "}, id="diagnosis-space"),
+]
+
+
+@pytest.mark.parametrize(("proposal", "posted"), FORM_SPELLINGS)
+def test_accept_with_no_change_keeps_every_proposed_value(book, experts, proposal, posted):
+    pair = _proposed_pair(book, **proposal)
+    stored = svc.snapshot(pair)
+    form = {field: stored[field] for field in svc.EDITABLE} | posted
+    out = svc.review_pair(pair.pk, experts[0], version=1, action="accept", changes=form)
+    assert out.status == "accepted"
+    out.refresh_from_db()
+    assert {f: getattr(out, f) for f in svc.EDITABLE} == {f: stored[f] for f in svc.EDITABLE}
+    event = ReviewEvent.objects.get(target_id=pair.pk, action="pair.accepted")
+    assert event.before == {"status": "proposed"}  # nothing but the status changed
+    assert Review.objects.get(item_id=pair.pk).decision == "accepted"
+
+
+def test_an_edit_records_only_the_fields_that_changed(book, experts):
+    pair = _proposed_pair(book, age=None, sex=None)
+    form = {"text": pair.text + "\r\n", "diagnosis": "Lichen planus", "age": "", "sex": "",
+            "flags": [], "modality": "clinical"}  # fmt: skip
+    out = svc.review_pair(pair.pk, experts[0], version=1, action="accept", changes=form)
+    assert out.status == "edited" and out.diagnosis == "Lichen planus" and out.text == pair.text
+    event = ReviewEvent.objects.get(target_id=pair.pk, action="pair.edited")
+    assert event.before == {"status": "proposed", "diagnosis": "psoriasis"}
+    assert event.after == svc.snapshot(out)  # the whole state after: a revert target
+
+
+def test_the_sex_contract_is_female_male_or_null(book, experts):
+    from django.db import IntegrityError, transaction
+
+    pair = _proposed_pair(book, sex=None)
+    for wrong in ("F", "M", "woman"):
+        with pytest.raises(ServiceError, match="sex"):
+            svc.review_pair(pair.pk, experts[0], version=1, action="accept",
+                            changes={"sex": wrong})  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Pair.objects.filter(pk=pair.pk).update(sex="F")
+    out = svc.review_pair(pair.pk, experts[0], version=1, action="accept", changes={"sex": ""})
+    assert out.sex is None and out.status == "accepted"
+
+
+# --- decisions are protected ------------------------------------------------------------------
+
+
+def test_a_decided_pair_is_changed_only_on_purpose(book, experts):
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept")
+    for user in (ann, bob):
+        with pytest.raises(Conflict) as err:
+            svc.review_pair(pair.pk, user, version=2, action="reject", reason="duplicate")
+        assert err.value.code == "decided" and err.value.status == 409
+        assert "ann decided this pair (accepted)" in err.value.message
+        assert err.value.extra["decided"]["by"] == "ann"
+        assert err.value.extra["decided"]["at"] and err.value.extra["version"] == 2
+    pair.refresh_from_db()
+    assert pair.status == "accepted" and pair.version == 2
+    assert Review.objects.filter(item_id=pair.pk).count() == 1
+
+
+def test_replacing_anothers_decision_is_an_override_that_agreement_ignores(book, experts):
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept")
+    out = svc.review_pair(pair.pk, bob, version=2, action="reject", reason="duplicate",
+                          redecide=True)  # fmt: skip
+    assert out.status == "rejected" and out.reviewed_by == bob
+    event = ReviewEvent.objects.filter(target_id=pair.pk).latest("id")
+    assert event.action == svc.OVERRIDDEN and "ann" in event.note and "accepted" in event.note
+    assert event.before == {"status": "accepted", "reject_reason": ""}
+    again = svc.review_pair(pair.pk, bob, version=3, action="accept", redecide=True)
+    own = ReviewEvent.objects.filter(target_id=pair.pk).latest("id")
+    assert again.status == "accepted" and own.action == "pair.accepted"
+    assert "own decision" in own.note
+    assert [(r.expert, r.independent) for r in svc.reviews_of(pair.pk)] == [
+        (ann, True), (bob, False), (bob, False)
+    ]  # fmt: skip
+
+    from curation.selectors.dashboard import agreement
+
+    assert agreement() == {"expert_pairs": [], "books": []}  # one independent decision only
+
+
+def test_an_adjudicated_decision_is_changed_only_by_an_adjudicator(book, experts, make_user):
+    curator = make_user("cur", "curator")
+    svc.set_reviews_per_item(curator, 2)
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept")
+    svc.review_pair(pair.pk, bob, version=2, action="reject", reason="bad_crop")
+    svc.review_pair(pair.pk, curator, version=3, action="accept")
+    with pytest.raises(NotAllowed):
+        svc.review_pair(pair.pk, ann, version=4, action="reject", reason="bad_crop",
+                        redecide=True)  # fmt: skip
+    out = svc.review_pair(pair.pk, curator, version=4, action="reject", reason="bad_crop",
+                          redecide=True)  # fmt: skip
+    assert out.status == "rejected"
+
+
+def test_blind_reviews_record_the_pairs_state_and_the_reviewers_values(book, experts, make_user):
+    svc.set_reviews_per_item(make_user("cur", "curator"), 2)
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept", changes={"age": 41})
+    first = ReviewEvent.objects.get(target_id=pair.pk, action=svc.REVIEWED)
+    assert first.before == {} and first.after["status"] == "proposed" and first.after["age"] == 40
+    assert first.after["review"]["age"] == 41 and first.after["review"]["decision"] == "edited"
+    svc.review_pair(pair.pk, bob, version=2, action="reject", reason="bad_crop")
+    disputed = ReviewEvent.objects.get(target_id=pair.pk, action=svc.DISPUTED)
+    assert disputed.before == {"status": "proposed"} and disputed.after["status"] == "disputed"
+
+
+def test_re_deciding_queues_drafting_again_only_for_a_new_text(
+    book, experts, settings, monkeypatch
+):
+    from curation.services import dispatch
+
+    settings.DRAFT_ON_ACCEPT = True
+    queued = []
+    monkeypatch.setattr(dispatch, "enqueue_drafting", queued.append)
+    pair = make_pairs(book, 1)[0]
+    ann, bob = experts
+    svc.review_pair(pair.pk, ann, version=1, action="accept")
+    assert len(queued) == 1
+    svc.review_pair(pair.pk, bob, version=2, action="accept", redecide=True,
+                    changes={"diagnosis": "eczema"})  # fmt: skip
+    svc.review_pair(pair.pk, bob, version=3, action="reject", reason="duplicate", redecide=True)
+    svc.review_pair(pair.pk, ann, version=4, action="accept", redecide=True)  # the first text
+    assert len(queued) == 1
+    svc.review_pair(pair.pk, ann, version=5, action="accept", redecide=True,
+                    changes={"text": "A better caption."})  # fmt: skip
+    assert len(queued) == 2
+    svc.review_pair(
+        pair.pk, ann, version=6, action="accept", redecide=True, changes={"text": pair.text}
+    )  # back to a text drafted before
+    assert len(queued) == 2
+
+
+# --- claims come only from Review / next --------------------------------------------------------
+
+
+def test_renewing_never_creates_a_claim(book, experts):
+    first = make_pairs(book, 1)[0]
+    ann, bob = experts
+    with pytest.raises(Conflict) as err:
+        svc.renew_claim(ann, first.pk)
+    assert err.value.code == "not_claimed" and not Claim.objects.exists()
+    assert svc.claim_next(ann) == first
+    Claim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert svc.renew_claim(ann, first.pk).expires_at > timezone.now()  # its own page, lapsed
+    with pytest.raises(Conflict) as err:
+        svc.renew_claim(bob, first.pk)
+    assert err.value.code == "claimed"
+
+
+def test_an_unclaimed_pair_opened_by_its_url_can_be_decided(book, experts):
+    pair = make_pairs(book, 1)[0]
+    out = svc.review_pair(pair.pk, experts[0], version=1, action="accept")
+    assert out.status == "accepted" and Review.objects.get().seconds is None

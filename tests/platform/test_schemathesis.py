@@ -77,9 +77,13 @@ def seeded(world, cut):  # noqa: F811
     curator = world.curator
     run = TrainingRun.objects.create(release=release, stage="sft", config={"lr": 1e-4})
     decided = world.pairs[0]  # a decision, so that history and revert have events
-    review_service.renew_claim(curator, decided.pk)
     review_service.review_pair(
-        decided.pk, curator, version=decided.version, action="accept", changes={"age": 41}
+        decided.pk,
+        curator,
+        version=decided.version,
+        action="accept",
+        changes={"age": 41},
+        redecide=True,  # the world's first pair is made accepted
     )
     return {
         "/api/textbooks/": [b.pk for b in world.books[:2]],
