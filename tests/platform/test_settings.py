@@ -24,6 +24,8 @@ PRINT_DEBUG_AND_ENGINE = (
 def _run(tmp_path, args, **env):
     dropped = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"}
     dropped |= {"BEHIND_TLS_PROXY", "SECURE_COOKIES", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
+    # set for the whole session by tests/e2e/conftest.py (Playwright); check --deploy flags it
+    dropped |= {"DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update(VAR_DIR=str(tmp_path), **env)
     return subprocess.run(
