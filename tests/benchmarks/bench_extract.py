@@ -1,6 +1,9 @@
-"""Extraction benchmark on generated sample books: accuracy per layout style, and speed.
+"""Extraction benchmark on generated sample books and on the real-PDF corpus, and speed.
 
-Run: `python tests/benchmarks/bench_extract.py [--pages 30] [--styles classic,varied,twocol]`.
+Run: `python tests/benchmarks/bench_extract.py [--pages 30] [--styles classic,varied,twocol]`
+(both parts; `--real-only` or `--no-real` for one). The real-corpus part (`bench_real.py`)
+scores hand gold on real publishers' PDFs per document, for dev, holdout and all, per producer
+family (the leave-one-producer-out view) and against bare PyMuPDF; see its docstring.
 Books come from both PDF producers (`--producer pymupdf|chromium|all`): PyMuPDF draws the
 pages itself; Chromium prints the same kind of content set as HTML in other fonts, margins and
 caption typography (see `curation/samplebook/chromium.py`). Scores figures (same page and
@@ -393,7 +396,27 @@ def main(argv: list[str] | None = None) -> int:
         default=1000,
         help="pages of the book whose extraction peak memory is measured (0: skip)",
     )
+    ap.add_argument("--real-only", action="store_true", help="only the real-PDF corpus")
+    ap.add_argument("--no-real", action="store_true", help="only the generated books")
+    ap.add_argument("--docs", default=None, help="real corpus: comma-separated document ids")
+    ap.add_argument(
+        "--pred-dir", default=None, help="real corpus: write each document's predictions here"
+    )
     args = ap.parse_args(argv)
+    real_summary = None
+    if not args.no_real:
+        from tests.benchmarks import bench_real
+
+        rows = bench_real.run_real(
+            args.dpi,
+            args.docs.split(",") if args.docs else None,
+            Path(args.pred_dir) if args.pred_dir else None,
+        )
+        real_summary = bench_real.summary_json(bench_real.print_real(rows))
+        if args.real_only:
+            if args.json:
+                Path(args.json).write_text(json.dumps({"real": real_summary}, indent=1))
+            return 0
     producers = list(PRODUCERS) if args.producer == "all" else [args.producer]
     mem = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -427,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if mem is not None:
             flat["memory"] = mem
+        if real_summary is not None:
+            flat["real"] = real_summary
         Path(args.json).write_text(json.dumps(flat, indent=1))
     return 0
 
