@@ -256,7 +256,10 @@ def run_real(dpi: int = 150, only: list[str] | None = None, pred_dir: Path | Non
             continue
         gold = json.loads(gold_file.read_text("utf-8"))["figures"]
         t0 = time.perf_counter()
-        figures = extract_book(pdf, dpi=dpi)
+        try:
+            figures, error = extract_book(pdf, dpi=dpi), None
+        except Exception as exc:  # a crash on a real PDF is a result: every figure is missed
+            figures, error = [], f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - t0
         bare = bare_pymupdf(pdf, dpi)
         res = score_doc(gold, figures)
@@ -265,7 +268,11 @@ def run_real(dpi: int = 150, only: list[str] | None = None, pred_dir: Path | Non
             (pred_dir / f"{doc['id']}.json").write_text(
                 json.dumps({"figures": [_as_dict(f) for f in figures]}, indent=1)
             )
-        res.update(doc=doc, pages=len(doc["pages_kept"]), seconds=seconds, bare_seconds=bare)
+        if error:
+            res["misses"] = ["extractor_error"] * len(gold)
+        res.update(
+            doc=doc, pages=len(doc["pages_kept"]), seconds=seconds, bare_seconds=bare, error=error
+        )
         rows[doc["id"]] = res
     return rows
 
@@ -313,7 +320,8 @@ def print_real(rows: dict) -> dict:
     for split in ("dev", "holdout"):
         for k, r in done.items():
             if r["doc"]["split"] == split:
-                print(_line(f"{split[0]} {k} [{r['doc']['family']}]", r))
+                line = _line(f"{split[0]} {k} [{r['doc']['family']}]", r)
+                print(line + (f"  CRASHED: {r['error'][:60]}" if r.get("error") else ""))
     summary = {}
     print("\n== Real corpus totals")
     print(HEAD)
