@@ -14,23 +14,19 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import os
 import subprocess
 import sys
-import types
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.releases.consumers import make_release
+from tests.releases.consumers import llava_data_module, load_llamafactory, make_release
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDOR = Path(__file__).resolve().parent / "vendor"
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
 #: ``datasets`` 3.x and the packages whose 3.x-compatible versions differ from the venv's.
 DATASETS_3X = ("datasets==3.6.0", "fsspec==2025.3.0", "dill==0.3.8", "multiprocess==0.70.16")
@@ -176,78 +172,27 @@ def test_trl_dpo_trainer_tokenises_a_batch_of_the_preferences(release, tmp_path)
 def test_llamafactory_loads_sharegpt_and_dpo_with_the_release_root_as_media_dir(
     release, tmp_path, monkeypatch
 ):
-    monkeypatch.syspath_prepend(str(VENDOR / "llamafactory"))
-    from llamafactory.data.loader import _load_single_dataset
-    from llamafactory.data.parser import get_dataset_list
-    from llamafactory.extras.constants import IMAGE_PLACEHOLDER
-
     dataset_dir = release / "formats" / "sharegpt"
     names = sorted(json.loads((dataset_dir / "dataset_info.json").read_text()))
-    data_args = SimpleNamespace(
-        dataset_dir=str(dataset_dir), media_dir=str(release), streaming=False,
-        preprocessing_num_workers=None, overwrite_cache=True, max_samples=None,
-    )  # fmt: skip
-    model_args = SimpleNamespace(cache_dir=str(tmp_path / "cache"), hf_hub_token=None)
-    training_args = SimpleNamespace(local_process_index=0, dataloader_num_workers=0)
     vqa, prefs = _jsonl(release / "vqa.jsonl"), _jsonl(release / "preferences.jsonl")
     pairs = _jsonl(release / "pairs.jsonl")
-    loaded = {}
-    for attr in get_dataset_list(names, str(dataset_dir)):
-        rows = list(_load_single_dataset(attr, model_args, data_args, training_args))
-        loaded[attr.dataset_name] = len(rows)
+    loaded = load_llamafactory(names, dataset_dir, release, tmp_path / "cache", monkeypatch)
+    for rows in loaded.values():
         for row in rows:
-            assert row["_prompt"], f"LLaMA-Factory skipped a row of {attr.dataset_name}"
-            assert row["_prompt"][0]["role"] == "user"
-            placeholders = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in row["_prompt"])
-            assert placeholders == len(row["_images"]) == 1
-            # media_dir joined: an absolute path to the release's own image file.
-            assert all(os.path.isabs(p) and os.path.isfile(p) for p in row["_images"])
             assert all(Path(p).parent.parent.parent == release for p in row["_images"])
-            assert len(row["_response"]) == (2 if attr.ranking else 1)
     for split in ("train", "val", "test"):
-        assert loaded[f"caption_{split}.json"] == sum(p["split"] == split for p in pairs)
-        assert loaded[f"sft_{split}.json"] == sum(q["split"] == split for q in vqa)
-        assert loaded[f"dpo_{split}.json"] == sum(p["split"] == split for p in prefs)
+        assert len(loaded["mmskin_caption_" + split]) == sum(p["split"] == split for p in pairs)
+        assert len(loaded["mmskin_sft_" + split]) == sum(q["split"] == split for q in vqa)
+        assert len(loaded["mmskin_dpo_" + split]) == sum(p["split"] == split for p in prefs)
 
 
 # -- LLaVA -------------------------------------------------------------------------------------
-_LLAVA_SKIPPED_IMPORTS = {"llava.train.llava_trainer", "llava.model"}  # need old transformers
-_LLAVA_DATA_CODE = {
-    "DataArguments", "rank0_print", "_tokenize_fn", "_mask_targets", "_add_speaker_and_signal",
-    "preprocess_multimodal", "preprocess_llama_2", "preprocess_v1", "preprocess_mpt",
-    "preprocess_plain", "preprocess", "LazySupervisedDataset", "DataCollatorForSupervisedDataset",
-    "local_rank", "IS_TOKENIZER_GREATER_THAN_0_14",
-}  # fmt: skip
-
-
-def _llava_data_module(monkeypatch) -> dict:
-    """LLaVA's data definitions, executed unchanged from the pinned train.py."""
-    monkeypatch.syspath_prepend(str(VENDOR / "llava"))
-    path = VENDOR / "llava" / "llava" / "train" / "train.py"
-    tree = ast.parse(path.read_text("utf-8"))
-    body = []
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            if getattr(node, "module", None) not in _LLAVA_SKIPPED_IMPORTS:
-                body.append(node)
-        elif isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Assign):
-            names = {getattr(node, "name", None)}
-            names |= {t.id for t in getattr(node, "targets", ()) if isinstance(t, ast.Name)}
-            if names & _LLAVA_DATA_CODE:
-                body.append(node)
-    module = types.ModuleType("llava_train_data")  # a real module: dataclasses look it up
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), module.__dict__)
-    assert module.__dict__.keys() >= _LLAVA_DATA_CODE
-    return module.__dict__
-
-
 def test_llava_lazy_supervised_dataset_reads_the_combined_train_json(release, monkeypatch):
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     from ml.tiny import train_tokenizer
 
-    llava = _llava_data_module(monkeypatch)
+    llava = llava_data_module(monkeypatch)
     from llava import conversation as conversation_lib
     from llava.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 
