@@ -68,12 +68,12 @@ def test_a_line_break_inside_a_cell_does_not_start_a_row():
 # -- end to end through a release build ---------------------------------------------------------
 @pytest.fixture
 def hostile(world, cut):
-    """A release whose shipped captions, questions and answers start like formulas."""
+    """A release whose shipped captions, diagnoses, questions and answers start like formulas."""
     from curation.models import Pair, VQAItem
 
     shipped = [p for p in world.pairs if p.status == "accepted"]
     for pair, text in zip(shipped, [*PAYLOADS, SMUGGLED], strict=False):
-        Pair.objects.filter(pk=pair.pk).update(text=text)
+        Pair.objects.filter(pk=pair.pk).update(text=text, diagnosis=text)
         VQAItem.objects.filter(pair=pair, status="accepted").update(question=text, answer=text)
     release = cut()
     assert release.status == "ready", release.error
@@ -104,8 +104,15 @@ def test_release_csvs_escape_every_formula_prefix(hostile):
         assert row["age"].isdigit()  # a number, written as one
     assert by_caption[SMUGGLED]["caption"] == SMUGGLED
     # Nothing else in the CSV can start a formula either.
-    vqa = _csv(hostile / "formats/mmskin/VQA.csv")
-    for rows in (captions, vqa):
+    vqa = [
+        row for split in ("train", "val", "test")
+        for row in _csv(hostile / f"formats/mmskin/VQA_{split}.csv")
+    ]  # fmt: skip
+    classes = [
+        row for split in ("train", "val", "test")
+        for row in _csv(hostile / f"formats/mmskin/classification_{split}.csv")
+    ]  # fmt: skip
+    for rows in (captions, vqa, classes):
         for row in rows:
             assert not any(v.startswith(FORMULA_PREFIXES) for v in row.values()), row
     escaped = {(r["question"], r["answer"]) for r in vqa}

@@ -313,13 +313,19 @@ def test_mmskin_csvs_have_the_documented_columns(built):
     root = built["root"] / "formats" / "mmskin"
     with open(root / "caption.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0])[:6] == ["image", "caption", "modality", "sex", "age", "cleaned_caption"]
+    assert list(rows[0]) == [
+        "image", "caption", "modality", "sex", "age", "cleaned_caption", "diagnosis", "split",
+    ]  # fmt: skip
     assert len(rows) == 41
     assert rows[0]["cleaned_caption"] == "Plaques, case 1."
-    with open(root / "VQA.csv", newline="") as fh:
-        vqa = list(csv.DictReader(fh))
-    assert list(vqa[0])[:3] == ["image", "question", "answer"]
-    assert all((built["root"] / r["image"]).is_file() for r in vqa)
+    assert not (root / "VQA.csv").exists()  # one file per split: no train rows scored as test
+    vqa_lines = [json.loads(line) for line in (built["root"] / "vqa.jsonl").open()]
+    for split in ("train", "val", "test"):
+        with open(root / f"VQA_{split}.csv", newline="") as fh:
+            vqa = list(csv.DictReader(fh))
+        assert list(vqa[0]) == ["image", "question", "answer"]
+        assert len(vqa) == sum(q["split"] == split for q in vqa_lines)
+        assert all((built["root"] / r["image"]).is_file() for r in vqa)
 
 
 def test_llava_json_uses_the_image_placeholder(built):
@@ -347,7 +353,8 @@ def test_sharegpt_and_llamafactory_dataset_info(built):
             assert messages[0]["from"] == "human"
             placeholders = sum(m["value"].count("<image>") for m in messages)
             assert placeholders == len(row[entry["columns"]["images"]]) == 1
-            assert all((folder / image).resolve().is_file() for image in row["images"])
+            # relative to the release root, LLaMA-Factory's media_dir
+            assert all((built["root"] / image).is_file() for image in row["images"])
             if entry.get("ranking"):
                 assert row["chosen"]["from"] == row["rejected"]["from"] == "gpt"
                 assert len(messages) % 2 == 1
@@ -366,7 +373,9 @@ def test_hugging_face_datasets_loads_the_hf_layout_with_images(built):
         str(built["root"] / "formats" / "hf"), cache_dir=str(built["tmp"] / "hf-cache")
     )
     counts = Counter(built["splits"].values())
-    assert {s: ds[s].num_rows for s in ds} == {s: counts[s] for s in ("train", "val", "test")}
+    assert {s: ds[s].num_rows for s in ds} == {
+        "train": counts["train"], "validation": counts["val"], "test": counts["test"],
+    }  # fmt: skip
     row = ds["train"][0]
     assert isinstance(row["image"], Image) and row["image"].size == (12, 12)
     assert isinstance(row["vqa"], list) and row["vqa"][0]["question"]
