@@ -657,7 +657,12 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
 
     require_role(user, frozenset({CURATOR, ADMIN}), "revert reviews")
     event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
-    if event is None or not event.after:
+    # Only an event that recorded the pair's values can be returned to (not, say, vqa.drafted).
+    if (
+        event is None
+        or not isinstance(event.after, dict)
+        or not {*SNAPSHOT, "panel"} & set(event.after)
+    ):
         raise ServiceError("invalid", "That event does not belong to this pair or has no state.")
     with transaction.atomic():
         figure = panels.lock_figure_of(pair_id)  # panel fixes lock the figure before pairs
@@ -670,6 +675,13 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
             setattr(pair, field, value)
         if pair.status in DECIDED:  # the decision in force is now the one the curator restored
             pair.reviewed_by, pair.reviewed_at = user, timezone.now()
+        if not layout and panels.pair_state(pair) == before:
+            # Raised inside the transaction: the (unchanged) writes above roll back too.
+            raise Conflict(
+                "no_change",
+                f"The pair is already as it was after event {event.pk} ({event.action}); "
+                "reverting to it would change nothing.",
+            )
         pair.version += 1
         pair.save()
         note = f"to the state after event {event.pk} ({event.action})"
