@@ -13,7 +13,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from curation.selectors.diffs import DELETE, INSERT, Segment
+from curation.selectors.diffs import DELETE, INSERT, Segment, word_diff
 
 register = template.Library()
 MACHINE = "machine"
@@ -74,3 +74,9 @@ def marked(segments) -> SafeString:
         return format_html("<{}>{}</{}>", tag, segment.text, tag)
 
     return format_html_join("", "{}", ((parts(s),) for s in segments or ()))
+
+
+@register.filter
+def worddiff(old, new) -> SafeString:
+    """``{{ old|worddiff:new }}``: the two values word by word, marked up."""
+    return marked(word_diff(old, new))
