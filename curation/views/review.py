@@ -228,6 +228,7 @@ class PairReviewView(RoleRequiredView):
             "rows": rows,
             "version": exc.extra["version"],
             "recent": exc.extra["recent"],  # the service kept to what this user may see
+            "image": exc.extra.get("image"),
             "blind": decisions_hidden(Pair.objects.get(pk=pk), request.user),
             "decided": decided,
             "decided_by_me": bool(decided) and decided["by_id"] == request.user.pk,
