@@ -128,3 +128,31 @@ def test_the_offer_agrees_with_the_service_on_every_event(story, make_user):
 
 class _Undo(Exception):
     pass
+
+
+def test_the_conflict_page_names_people_and_shows_times_the_image_and_a_word_diff(
+    client, make_user, db
+):
+    pair = make_pairs(make_book(), 1)[0]
+    bob = make_user("bob", "expert")
+    bob.first_name, bob.last_name = "Bob", "Jones"
+    bob.save()
+    svc.review_pair(pair.pk, bob, version=1, action="accept", changes={"diagnosis": "eczema"})
+    client.force_login(make_user("ann", "expert"))
+    form = {"action": "accept", "version": 1, "text": pair.text, "modality": "clinical",
+            "diagnosis": "guttate psoriasis", "age": "40", "sex": "male"}  # fmt: skip
+    conflict = client.post(f"/review/pairs/{pair.pk}/", form)
+    html = conflict.content.decode()
+    assert conflict.status_code == 409
+    decided = html[
+        html.index('id="decided-by"') : html.index("</p>", html.index('id="decided-by"'))
+    ]
+    assert "Bob Jones" in decided and re.search(
+        r'<time datetime="[^"]+" class="localtime">', decided
+    )
+    assert "Bob Jones's decision" in html
+    assert 'id="conflict-image" src="/files/crops/panel.png"' in html
+    assert "<del>eczema</del><ins>guttate psoriasis</ins>" in html
+    recent = html[html.index('id="recent"') :]
+    assert "Bob Jones · pair.edited" in recent and 'class="localtime"' in recent
+    assert "curation/localtime.js" in html and 'style="' not in html[html.index("<main>") :]
