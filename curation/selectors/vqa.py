@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curation.models import Pair, ReviewEvent, VQAItem
-from curation.selectors.diffs import word_diff
+from curation.selectors.diffs import field_changes, word_diff
+
+SHOWN = ("status", "question", "answer", "reject_reason", "reject_note")
 
 
 @dataclass
@@ -26,6 +28,10 @@ def timelines(items: list[VQAItem]) -> None:
         events.setdefault(event.target_id, []).append(event)
     for item in items:
         item.timeline = events.get(item.pk, [])
+        for event in item.timeline:  # what each decision changed, word by word
+            before = event.before if isinstance(event.before, dict) else {}
+            after = event.after if isinstance(event.after, dict) else {}
+            event.changes = field_changes(before, after, fields=[f for f in SHOWN if f in before])
 
 
 def item_card(item_id: int) -> VQAItem | None:
