@@ -22,6 +22,7 @@ from curation.models import (
     Flag,
     Modality,
     Pair,
+    Panel,
     ProjectSettings,
     RejectReason,
     Review,
@@ -406,6 +407,7 @@ def decided_by(pair: Pair) -> dict | None:
     who = pair.reviewed_by.username if pair.reviewed_by_id else None
     return {
         "by": who,
+        "by_name": _name(pair.reviewed_by) if pair.reviewed_by_id else None,
         "by_id": pair.reviewed_by_id,
         "at": pair.reviewed_at.isoformat() if pair.reviewed_at else None,
         "status": pair.status,
@@ -418,14 +420,33 @@ def _conflict_extra(pair: Pair, user) -> dict:
     since = list(
         visible_events(pair, user)
         .order_by("-created_at", "-id")
-        .values("action", "actor__username", "before", "after", "created_at")[:5]
+        .values(
+            "action",
+            "actor__username",
+            "actor__first_name",
+            "actor__last_name",
+            "before",
+            "after",
+            "created_at",
+        )[:5]
     )
+    recent = []
+    for e in since:
+        first, last = e.pop("actor__first_name") or "", e.pop("actor__last_name") or ""
+        name = f"{first} {last}".strip() or e["actor__username"]
+        recent.append({**e, "actor_name": name, "created_at": e["created_at"].isoformat()})
     return {
         "version": pair.version,
         "current": snapshot(pair),
         "decided": decided_by(pair),
-        "recent": [{**e, "created_at": e["created_at"].isoformat()} for e in since],
+        "recent": recent,
+        "image": Panel.objects.filter(pair__pk=pair.pk).values_list("image", flat=True).first(),
     }
+
+
+def _name(user) -> str:
+    """How pages name a person: full name, else username."""
+    return user.get_full_name().strip() or user.get_username()
 
 
 def _refuse_decided(pair: Pair, user) -> Conflict:
@@ -657,7 +678,12 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
 
     require_role(user, frozenset({CURATOR, ADMIN}), "revert reviews")
     event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
-    if event is None or not event.after:
+    # Only an event that recorded the pair's values can be returned to (not, say, vqa.drafted).
+    if (
+        event is None
+        or not isinstance(event.after, dict)
+        or not {*SNAPSHOT, "panel"} & set(event.after)
+    ):
         raise ServiceError("invalid", "That event does not belong to this pair or has no state.")
     with transaction.atomic():
         figure = panels.lock_figure_of(pair_id)  # panel fixes lock the figure before pairs
@@ -670,6 +696,13 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
             setattr(pair, field, value)
         if pair.status in DECIDED:  # the decision in force is now the one the curator restored
             pair.reviewed_by, pair.reviewed_at = user, timezone.now()
+        if not layout and panels.pair_state(pair) == before:
+            # Raised inside the transaction: the (unchanged) writes above roll back too.
+            raise Conflict(
+                "no_change",
+                f"The pair is already as it was after event {event.pk} ({event.action}); "
+                "reverting to it would change nothing.",
+            )
         pair.version += 1
         pair.save()
         note = f"to the state after event {event.pk} ({event.action})"

@@ -42,8 +42,16 @@ def _lease() -> timedelta:
     return timedelta(minutes=settings.CLAIM_MINUTES)
 
 
-def claim_next_pair(user, *, textbook_id: int | None = None) -> Pair | None:
-    """The oldest reviewed pair with drafted items that nobody holds, leased to ``user``."""
+def claim_next_pair(
+    user, *, textbook_id: int | None = None, after: int | None = None
+) -> Pair | None:
+    """The oldest reviewed pair with drafted items that nobody holds, leased to ``user``.
+
+    ``after`` is the image the expert is leaving ("next image"): the pick is the first such
+    pair after it in id order, wrapping round to the start, and never that pair itself, so
+    "next" always moves on (the expert's lease on it goes). Without ``after`` a reload gives
+    back the pair the expert holds.
+    """
     require_role(user, REVIEWERS, "review")
     for _ in range(5):
         with transaction.atomic():
@@ -53,19 +61,26 @@ def claim_next_pair(user, *, textbook_id: int | None = None) -> Pair | None:
                 .values_list("item_id", flat=True)
                 .first()
             )
-            if mine and VQAItem.objects.filter(pair_id=mine, status="drafted").exists():
+            if (
+                after is None
+                and mine
+                and VQAItem.objects.filter(pair_id=mine, status="drafted").exists()
+            ):
                 return Pair.objects.get(pk=mine)
             live = Claim.objects.filter(item_type=ITEM, expires_at__gt=now).values("item_id")
             waiting = VQAItem.objects.filter(status=VQAItem.Status.DRAFTED).values("pair_id")
             candidates = Pair.objects.filter(status__in=REVIEWED_PAIRS, pk__in=waiting)
             if textbook_id is not None:
                 candidates = candidates.filter(textbook_id=textbook_id)
-            pair = (
-                candidates.exclude(pk__in=live)
-                .order_by("id")
-                .select_for_update(skip_locked=True)
-                .first()
-            )
+            free = candidates.exclude(pk__in=live.exclude(user=user))
+            if after is not None:
+                free = free.exclude(pk=after)
+            pair = None
+            if after is not None:  # the next one after it, else wrap round to the start
+                later = free.filter(pk__gt=after).order_by("id")
+                pair = later.select_for_update(skip_locked=True).first()
+            if pair is None:
+                pair = free.order_by("id").select_for_update(skip_locked=True).first()
             if pair is None:
                 return None
             Claim.objects.filter(item_type=ITEM, user=user).delete()

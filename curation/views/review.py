@@ -13,6 +13,7 @@ from django.urls import reverse
 from curation import limits
 from curation.api.base import as_int
 from curation.models import Flag, Modality, Pair, RejectReason
+from curation.selectors.history import pair_history
 from curation.selectors.review import decisions_hidden, review_context
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
@@ -157,6 +158,7 @@ class PairReviewView(RoleRequiredView):
             "reasons": RejectReason.choices,
             "query": _query(request.GET),
             "can_revert": adjudicator,
+            "history": pair_history(ctx, can_revert=adjudicator),
             "limits": limits,
             # Reviews are blind until the pair is decided; adjudicators see them side by side.
             "reviews": review_service.reviews_of(pair_id)
@@ -226,6 +228,7 @@ class PairReviewView(RoleRequiredView):
             "rows": rows,
             "version": exc.extra["version"],
             "recent": exc.extra["recent"],  # the service kept to what this user may see
+            "image": exc.extra.get("image"),
             "blind": decisions_hidden(Pair.objects.get(pk=pk), request.user),
             "decided": decided,
             "decided_by_me": bool(decided) and decided["by_id"] == request.user.pk,

@@ -1,6 +1,13 @@
-"""Expert review of drafted VQA items, one pair (image) at a time."""
+"""Expert review of drafted VQA items, one pair (image) at a time.
+
+The page works with and without script. With htmx a decision swaps only its card (the
+cards keep their order and the page its scroll position), and the add form swaps itself,
+keeping what was typed when it is refused; without, each form posts and the page reloads.
+"""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404
@@ -9,60 +16,82 @@ from django.urls import reverse
 
 from curation import limits
 from curation.api.base import as_int
-from curation.models import Pair, ReviewEvent, VQAItem
+from curation.models import VQAItem
+from curation.selectors.vqa import conflict_details, item_card, vqa_page
 from curation.services import vqa as vqa_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
 from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
 
 REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
+DEFAULT_TYPE = "diagnosis"
+
+
+def _card_context(item: VQAItem, *, error: str = "", typed=None) -> dict:
+    if typed is not None:  # a refused decision comes back as the expert typed it
+        item.question = typed.get("question", item.question)
+        item.answer = typed.get("answer", item.answer)
+        item.typed_reason = typed.get("reason", "")
+        item.typed_note = typed.get("note", "")
+        item.rejecting = typed.get("action") == "reject"
+    item.error = error
+    return {"item": item, "reasons": vqa_service.REJECT_REASONS.items(), "limits": limits}
+
+
+def _add_context(pair_id: int, *, error: str = "", added=None) -> dict:
+    added = added or {}
+    return {
+        "pair_id": pair_id,
+        "add_error": error,
+        "added": {
+            "question_type": added.get("question_type", DEFAULT_TYPE),
+            "question": added.get("question", ""),
+            "answer": added.get("answer", ""),
+        },
+        "limits": limits,
+    }
 
 
 class VQANextView(RoleRequiredView):
+    """The next image with drafted questions; ``?after=<pair>`` moves on from that image."""
+
     allowed_roles = REVIEWERS
 
     def get(self, request):
         book = request.GET.get("book", "")
-        pair = vqa_service.claim_next_pair(request.user, textbook_id=as_int(book))
+        after = as_int(request.GET.get("after", ""))
+        pair = vqa_service.claim_next_pair(request.user, textbook_id=as_int(book), after=after)
         if pair is None:
-            return render(request, "review/vqa_empty.html")
-        return redirect("vqa-pair", pk=pair.pk)
+            return render(request, "review/vqa_empty.html", {"after": after})
+        url = reverse("vqa-pair", args=[pair.pk])
+        return redirect(f"{url}?{urlencode({'book': book})}" if book else url)
 
 
 class VQAPairView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
-    def get(self, request, pk: int, *, status: int = 200, error: str = "", typed=None, added=None):
-        pair = (
-            Pair.objects.select_related("panel", "panel__figure", "textbook").filter(pk=pk).first()
-        )
-        if pair is None:
+    def get(self, request, pk: int, *, status: int = 200, error: str = "", typed=None, added=None,
+            add_error: str = ""):  # fmt: skip
+        page = vqa_page(pk)
+        if page is None:
             raise Http404
         claim = vqa_service.hold(request.user, pk)
-        items = list(VQAItem.objects.filter(pair=pair).order_by("status", "question_type", "id"))
-        events: dict[int, list] = {}
-        for event in (
-            ReviewEvent.objects.filter(target_type="vqaitem", target_id__in=[i.pk for i in items])
-            .select_related("actor")
-            .order_by("created_at", "id")
-        ):
-            events.setdefault(event.target_id, []).append(event)
-        for item in items:
-            item.timeline = events.get(item.pk, [])
-            if typed is not None and item.pk == typed[0]:  # a refused edit, as typed
-                item.question = typed[1].get("question", item.question)
-                item.answer = typed[1].get("answer", item.answer)
-                item.typed_note = typed[1].get("note", "")
+        for item in page.items:
+            if typed is not None and item.pk == typed[0]:
+                _card_context(item, error=error, typed=typed[1])
+        book = request.GET.get("book", "")
+        next_query = {"after": pk, **({"book": book} if book else {})}
         context = {
-            "pair": pair,
-            "figure": pair.panel.figure,
-            "items": items,
+            "pair": page.pair,
+            "figure": page.pair.panel.figure,
+            "items": page.items,
+            "previous_id": page.previous_id,
+            "next_url": f"{reverse('vqa-next')}?{urlencode(next_query)}",
             "claim": claim,
             "held_by_other": claim is not None and claim.user_id != request.user.pk,
             "reasons": vqa_service.REJECT_REASONS.items(),
-            "error": error,
-            "added": added or {},
-            "limits": limits,
+            "error": error if typed is None else "",
+            **_add_context(pk, error=add_error, added=added),
         }
         return render(request, "review/vqa_pair.html", context, status=status)
 
@@ -87,17 +116,41 @@ class VQAItemReviewView(RoleRequiredView):
             )
         except ServiceError as exc:
             if exc.code == "stale":
-                context = {"item_id": pk, "pair_id": item.pair_id, "message": exc.message,
-                           "current": exc.extra["current"], "version": exc.extra["version"],
-                           "post": request.POST}  # fmt: skip
-                return render(request, "review/vqa_conflict.html", context, status=409)
-            typed = (pk, request.POST)
+                return self._conflict(request, pk, item.pair_id, exc)
+            if request.htmx:
+                card = item_card(pk)
+                context = _card_context(card, error=exc.message, typed=request.POST)
+                return render(request, "review/_vqa_card.html", context, status=exc.status)
             return VQAPairView().get(
-                request, item.pair_id, status=exc.status, error=exc.message, typed=typed
+                request,
+                item.pair_id,
+                status=exc.status,
+                error=exc.message,
+                typed=(pk, request.POST),
             )
+        if request.htmx:  # only this card changes; the page stays where it is
+            return render(request, "review/_vqa_card.html", _card_context(item_card(pk)))
         if VQAItem.objects.filter(pair_id=item.pair_id, status="drafted").exists():
             return redirect(reverse("vqa-pair", args=[item.pair_id]) + "#drafted")
         return redirect("vqa-next")
+
+    def _conflict(self, request, pk: int, pair_id: int, exc: ServiceError):
+        current = exc.extra["current"]
+        context = {
+            "item_id": pk,
+            "pair_id": pair_id,
+            "message": exc.message,
+            "current": current,
+            "version": exc.extra["version"],
+            "post": request.POST,
+            **conflict_details(pk, request.POST),
+        }
+        response = render(request, "review/vqa_conflict.html", context, status=409)
+        if request.htmx:  # the conflict takes the card's place; the other cards stay
+            response["HX-Retarget"] = f"#item-{pk}"
+            response["HX-Reswap"] = "outerHTML"
+            response["HX-Reselect"] = "#conflict"
+        return response
 
 
 class VQAAddView(RoleRequiredView):
@@ -105,7 +158,7 @@ class VQAAddView(RoleRequiredView):
 
     def post(self, request, pk: int):
         try:
-            vqa_service.add_item(
+            item = vqa_service.add_item(
                 pk,
                 request.user,
                 question_type=request.POST.get("question_type", ""),
@@ -116,7 +169,13 @@ class VQAAddView(RoleRequiredView):
             if exc.status == 404:
                 messages.error(request, exc.message)
                 return redirect("vqa-pair", pk=pk)
+            if request.htmx:  # the error beside the form, the typed text kept
+                context = _add_context(pk, error=exc.message, added=request.POST)
+                return render(request, "review/_vqa_add.html", context, status=exc.status)
             return VQAPairView().get(
-                request, pk, status=exc.status, error=exc.message, added=request.POST
+                request, pk, status=exc.status, add_error=exc.message, added=request.POST
             )
+        if request.htmx:  # a fresh form, and the new card appended after the others
+            context = {**_add_context(pk), **_card_context(item_card(item.pk)), "oob": True}
+            return render(request, "review/_vqa_add.html", context)
         return redirect("vqa-pair", pk=pk)

@@ -35,9 +35,19 @@ def test_curator_reverts_a_box_adjust_from_the_timeline(login, page, adjusted, l
     current = page.locator('#pageview rect[stroke="#d1242f"]')
     assert current.get_attribute("data-box") == "60.0,70.0,290.0,390.0"
 
-    page.click('li[data-action="pair.proposed"] button.revert')
+    # Only the events whose state differs from now offer a revert, and it asks first.
+    offered = page.locator("#timeline > li:has(button.revert)")
+    assert [li.get_attribute("data-action") for li in offered.all()] == ["pair.proposed"]
+    proposed = page.locator('li[data-action="pair.proposed"]')
+    proposed.locator("button.revert").click()
+    dialog = proposed.locator("dialog")
+    assert dialog.is_visible() and "panel box" in dialog.inner_text()
+    dialog.locator("button.cancel-revert").click()  # closes it; nothing is reverted
+    assert not dialog.is_visible() and Panel.objects.get(pair=pair).bbox == MOVED
+    proposed.locator("button.revert").click()
+    dialog.locator("button.confirm-revert").click()
     page.wait_for_selector('#timeline li[data-action="pair.reverted"]')
-    newest = [li.get_attribute("data-action") for li in page.locator("#timeline li").all()[:2]]
+    newest = [li.get_attribute("data-action") for li in page.locator("#timeline > li").all()[:2]]
     assert newest == ["pair.crop_rendered", "pair.reverted"]  # the task ran after commit
     assert current.get_attribute("data-box") == "50.0,60.0,300.0,400.0"
     panel = Panel.objects.get(pair=pair)
@@ -62,6 +72,7 @@ def test_curator_undoes_a_decision_and_the_pair_is_decidable_again(
     assert page.locator("#id_text").is_disabled()
     assert review_svc.claim_of(pair.pk) is None
     page.click('li[data-action="pair.panel_adjusted"] button.revert')
+    page.click('li[data-action="pair.panel_adjusted"] dialog button.confirm-revert')
     page.wait_for_selector('#timeline li[data-action="pair.reverted"]')
     pair.refresh_from_db()
     assert pair.status == "proposed" and pair.reject_reason == ""

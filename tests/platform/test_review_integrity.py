@@ -215,6 +215,11 @@ class Run:
 
     def revert(self, m: Model, index: int) -> None:
         event_id, state = m.states[index]
+        if state == m.state:  # a revert that would change nothing is refused, and leaves no trace
+            with pytest.raises(Conflict) as refused:
+                svc.revert_pair(m.pair_id, self.cur, event_id=event_id, version=m.version)
+            assert refused.value.code == "no_change"
+            return
         svc.revert_pair(m.pair_id, self.cur, event_id=event_id, version=m.version)
         m.state, m.version = dict(state), m.version + 1
         m.decider = self.cur if m.decided else None  # the curator put that decision back
