@@ -16,8 +16,9 @@ MERGED = "pair.panel_merged"
 SUBCAPTION = "pair.subcaption_changed"
 RENDERED = "pair.crop_rendered"
 RENDER_FAILED = "pair.crop_failed"
+ADDED = "pair.panel_added"  # a panel the expert drew where extraction found none
 REVERTED = "pair.reverted"  # a geometry change when it moved the panel's box
-GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED)
+GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED, ADDED)
 FIX_ACTIONS = (*GEOMETRY_ACTIONS, SUBCAPTION)
 
 RENDERING = "rendering"

@@ -113,11 +113,18 @@ class PanelEditorView(RoleRequiredView):
                 continue
             if any(abs(a - b) > 0.01 for a, b in zip(sent, bbox, strict=True)):
                 boxes[pid] = sent
+        added = [b for b in request.POST.get("new_boxes", "").split(";") if b.strip()]
         changed = panel_service.adjust_panels(
             pk, request.user, boxes=boxes, versions=_versions(request.POST),
-            force=self._force(request),
+            force=self._force(request), new_boxes=added,
         )  # fmt: skip
-        return f"Saved {len(changed)} box(es); the crops are re-rendering."
+        moved = len(changed) - len(added)
+        parts = [f"Saved {moved} box(es)"] if moved else []
+        if added:
+            parts.append(
+                f"added {len(added)} panel(s)" if moved else f"Added {len(added)} panel(s)"
+            )
+        return ", ".join(parts) + "; the crops are re-rendering."
 
     def _split(self, request, pk: int) -> str:
         pid = as_int(request.POST.get("split_pair"))
