@@ -281,6 +281,57 @@ class Review(models.Model):
         return f"{self.expert_id} {self.decision} {self.item_type}:{self.item_id}"
 
 
+class AgreementCount(models.Model):
+    """A count that inter-rater agreement is computed from, kept up to date by the review
+    service in the transaction of each decision, so the dashboard reads a few hundred rows
+    instead of scanning every review (``curation/services/agreement_counts.py``).
+
+    ``part`` says what the row counts:
+      0, 1: Cohen's kappa tables (0 accept/reject, 1 modality): ``a`` < ``b`` are two experts,
+            ``n`` the items they both rated with labels ``label_a`` / ``label_b``;
+      2, 3: Fleiss' kappa sums (2 accept/reject, 3 modality): ``a`` the book, ``b`` a rater
+            count r, over the book's items with at least r raters, each keeping its first r:
+            ``n`` the ratings with ``label_a``, ``squares`` the sum over items of that count
+            squared;
+      4:    ``a`` the book, ``b`` a rater count, ``n`` the items with exactly that many raters.
+    """
+
+    part = models.PositiveSmallIntegerField()
+    a = models.BigIntegerField()
+    b = models.BigIntegerField()
+    label_a = models.CharField(max_length=20, blank=True, default="")
+    label_b = models.CharField(max_length=20, blank=True, default="")
+    n = models.BigIntegerField(default=0)
+    squares = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["part", "a", "b", "label_a", "label_b"], name="agreement_count_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part}:{self.a}/{self.b} {self.label_a}/{self.label_b} = {self.n}"
+
+
+class AgreementItem(models.Model):
+    """What one reviewed item adds to ``AgreementCount`` now, so that a later decision on
+    it (an overwrite, an undo) can take exactly that back before adding its new share."""
+
+    item_type = models.CharField(max_length=20, default="pair")
+    item_id = models.BigIntegerField()
+    counts = models.JSONField(default=list, help_text="[[part, a, b, label_a, label_b, n, sq]]")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item_type", "item_id"], name="agreement_item_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_type}:{self.item_id}"
+
+
 class ProjectSettings(models.Model):
     """Project-wide review settings: one row, changed by curators through a service."""
 

@@ -22,6 +22,11 @@ urlpatterns = [
     path("review/pairs/<id:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
     path("review/figures/<id:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
     path(
+        "review/figures/<id:pk>/panels/gutter/",
+        panels.PanelGutterView.as_view(),
+        name="panel-gutter",
+    ),
+    path(
         "review/figures/<id:pk>/panels/status/",
         panels.PanelRenderStatusView.as_view(),
         name="panel-status",

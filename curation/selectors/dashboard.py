@@ -18,7 +18,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from curation.agreement import cohen_kappa_from_table, fleiss_kappa_from_counts
-from curation.models import Pair, Review, Textbook
+from curation.models import AgreementCount, Pair, Review, Textbook
 
 STATUSES = list(Pair.Status.values)
 
@@ -152,8 +152,10 @@ SELECT 3, textbook_id, book_raters, label, NULL, SUM(n), SUM(n * n) FROM (
 """
 
 
-def agreement() -> dict:
-    """Cohen's kappa per expert pair, Fleiss' kappa per book, on accept/reject and modality.
+def agreement_from_reviews() -> dict:
+    """Cohen's kappa per expert pair, Fleiss' kappa per book, on accept/reject and modality,
+    computed from scratch over every review: the reference the counters are checked against
+    (``agreement`` reads the counters; ``manage.py rebuild_agreement`` compares the two).
 
     One aggregate query counts label combinations in the database, so what comes back and
     what Python does grows with experts and books, not with reviews. Each expert's latest
@@ -171,6 +173,33 @@ def agreement() -> dict:
                 pair_tables[(a, b)][part][(label_a, label_b)] = int(n)
             else:
                 book_sums[(a, b)][part - 2][label_a] = (int(n), int(squares))
+    return _kappas(pair_tables, book_sums)
+
+
+def agreement() -> dict:
+    """Agreement as ``agreement_from_reviews`` computes it, from the counters the review
+    service keeps (``AgreementCount``): a few hundred rows, whatever the number of reviews."""
+    pair_tables: dict[tuple[int, int], tuple[dict, dict]] = defaultdict(lambda: ({}, {}))
+    items: dict[int, dict[int, int]] = defaultdict(dict)
+    fleiss: dict[tuple[int, int], tuple[dict, dict]] = defaultdict(lambda: ({}, {}))
+    rows = AgreementCount.objects.exclude(n=0).values_list(
+        "part", "a", "b", "label_a", "label_b", "n", "squares"
+    )
+    for part, a, b, label_a, label_b, n, squares in rows:
+        if part < 2:
+            pair_tables[(a, b)][part][(label_a, label_b)] = n
+        elif part < 4:
+            fleiss[(a, b)][part - 2][label_a] = (n, squares)
+        else:
+            items[a][b] = n
+    book_sums = {}
+    for book, by_raters in items.items():
+        raters = min(by_raters)  # each item keeps its first r ratings, r the fewest any has
+        book_sums[(book, raters)] = fleiss[(book, raters)]
+    return _kappas(pair_tables, book_sums)
+
+
+def _kappas(pair_tables: dict, book_sums: dict) -> dict:
     names = _usernames({e for pair in pair_tables for e in pair})
     pairs_out = [
         {

@@ -16,8 +16,9 @@ MERGED = "pair.panel_merged"
 SUBCAPTION = "pair.subcaption_changed"
 RENDERED = "pair.crop_rendered"
 RENDER_FAILED = "pair.crop_failed"
+ADDED = "pair.panel_added"  # a panel the expert drew where extraction found none
 REVERTED = "pair.reverted"  # a geometry change when it moved the panel's box
-GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED)
+GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED, ADDED)
 FIX_ACTIONS = (*GEOMETRY_ACTIONS, SUBCAPTION)
 
 RENDERING = "rendering"
@@ -121,3 +122,27 @@ def figure_layout(figure_id: int) -> FigureLayout | None:
             )
         )
     return FigureLayout(figure=figure, page=figure.page, rows=rows)
+
+
+def gutter_cut(figure_id: int, box: list[float], *, vertical: bool) -> dict | None:
+    """Where to split ``box`` of this figure: the white gutter on the page preview nearest
+    the middle, or the middle itself with the reason (no preview, no gutter)."""
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from curation.extract.gutter import cut_box
+
+    figure = Figure.objects.select_related("page").filter(pk=figure_id).first()
+    if figure is None:
+        return None
+    page = figure.page
+    start, end = (box[0], box[2]) if vertical else (box[1], box[3])
+    middle = round((start + end) / 2, 2)
+    if not page.image or not default_storage.exists(page.image):
+        return {"cut": middle, "found": False, "message": "No page preview; cut in the middle."}
+    with default_storage.open(page.image, "rb") as fh, Image.open(fh) as image:
+        image.load()
+        cut, gutter = cut_box(image, (page.width, page.height), box, vertical=vertical)
+    if not gutter.found:
+        return {"cut": cut, "found": False, "message": gutter.reason}
+    return {"cut": cut, "found": True, "message": "Cut along the white gutter."}

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import F
 
 from curation import limits
-from curation.models import Claim, Figure, Pair, Panel, ReleaseItem, ReviewEvent
+from curation.models import Claim, Figure, Modality, Pair, Panel, ReleaseItem, ReviewEvent
 from curation.selectors.panels import (
+    ADDED,
     ADJUSTED,
     MERGED,
     RENDER_FAILED,
@@ -97,6 +98,59 @@ def _clean_subcaption(value) -> str:
     if not isinstance(value, str):
         raise ServiceError("invalid", "A sub-caption must be text.")
     return limits.check_text("subcaption", value.strip(), MAX_SUBCAPTION, "sub-caption")
+
+
+OVERLAP_TOLERANCE = 0.5  # points: boxes that share an edge (a split's cut) do not overlap
+
+
+def overlap_area(a, b) -> float:
+    """Area (square points) two boxes share beyond the tolerance; 0 when they only touch."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= OVERLAP_TOLERANCE or h <= OVERLAP_TOLERANCE:
+        return 0.0
+    return w * h
+
+
+def refuse_overlaps(boxes: Mapping[str, list], changed: Iterable[str]) -> None:
+    """Refuse a layout in which a changed or new box overlaps another panel's box.
+
+    An overlap means one crop holds part of the next panel, which then ships in two pairs.
+    ``boxes`` maps a name ("panel b", "the new box") to its box; only pairs involving a name
+    in ``changed`` are looked at, so an overlap extraction left elsewhere does not block an
+    unrelated fix.
+    """
+    changed = list(dict.fromkeys(changed))
+    names = list(boxes)
+    clashes = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if (a in changed or b in changed) and overlap_area(boxes[a], boxes[b]) > 0:
+                clashes.append(f"{a} and {b}")
+    if clashes:
+        raise ServiceError(
+            "overlap",
+            "Boxes may not overlap, or one crop holds part of the next panel: "
+            + "; ".join(clashes)
+            + ". Nothing was saved.",
+            extra={"overlaps": clashes},
+        )
+
+
+def panel_name(panel: Panel) -> str:
+    return f"panel {panel.letter}" if panel.letter else f"panel #{panel.index + 1}"
+
+
+def named_boxes(panels: Iterable[Panel], replace: Mapping[int, list] | None = None) -> dict:
+    """Panel boxes by the name a message uses (``replace``: panel id -> its new box)."""
+    replace = replace or {}
+    out: dict[str, list] = {}
+    for p in panels:
+        name = panel_name(p)
+        if name in out:  # two panels with one letter: tell them apart by position
+            name = f"{name} (#{p.index + 1})"
+        out[name] = list(replace.get(p.pk, p.bbox))
+    return out
 
 
 # --- state kept in events ---------------------------------------------------------------
@@ -251,29 +305,108 @@ def _retext(pair: Pair, old_derived: str, new_derived: str) -> None:
 
 
 def adjust_panels(
-    figure_id: int, user, *, boxes: Mapping, versions: Mapping, force: bool = False
+    figure_id: int,
+    user,
+    *,
+    boxes: Mapping,
+    versions: Mapping,
+    force: bool = False,
+    new_boxes: Iterable = (),
 ) -> list[Pair]:
-    """Redraw panel boxes: ``boxes`` maps pair id -> [x0, y0, x1, y1] in PDF points."""
+    """Redraw panel boxes and add panels the machine missed, in one transaction.
+
+    ``boxes`` maps pair id -> [x0, y0, x1, y1] in PDF points; each of ``new_boxes`` becomes a
+    new panel with a proposed pair (``pair.panel_added``). A result in which a changed or new
+    box overlaps another panel is refused, and nothing is stored. Returns the changed pairs,
+    then the new ones.
+    """
     require_role(user, FIXERS, "fix panels")
-    if not boxes:
+    new_boxes = list(new_boxes or [])
+    if not boxes and not new_boxes:
         raise ServiceError("invalid", "No box changed.")
     ids = _clean_ids(boxes.keys())
     with transaction.atomic():
         fix = _Fix(figure_id, user, ids, versions)
         page = fix.figure.page
         new = {int(k): clean_box(v, page.width, page.height) for k, v in boxes.items()}
+        added = [clean_box(b, page.width, page.height) for b in new_boxes]
         changed = [p for p in fix.ordered() if list(p.panel.bbox) != new[p.pk]]
-        if not changed:
+        if not changed and not added:
             raise ServiceError("invalid", "No box changed.")
+        count = Panel.objects.filter(figure=fix.figure).count()
+        if added and count + len(added) > MAX_PANELS:
+            raise ServiceError("invalid", f"A figure has at most {MAX_PANELS} panels.")
+        panels = list(Panel.objects.filter(figure=fix.figure).order_by("index"))
+        layout = named_boxes(panels, {p.panel.pk: new[p.pk] for p in changed})
+        moved = {p.panel.pk for p in changed}
+        names = [n for n, p in zip(layout, panels, strict=True) if p.pk in moved]
+        for i, box in enumerate(added, start=1):
+            name = "the new box" if len(added) == 1 else f"new box {i}"
+            layout[name] = box
+            names.append(name)
+        refuse_overlaps(layout, names)
         fix.require_unreviewed(changed, force)
         for pair in changed:
             pair.panel.bbox = new[pair.pk]
             pair.panel.save(update_fields=["bbox"])
             fix.reopen(pair)
             fix.record(pair, ADJUSTED)
-        grown = fix.grow_figure(new[p.pk] for p in changed)
-        _enqueue_render(fix.figure.pk, [p.pk for p in changed], grown)
-    return changed
+        created = _add_panels(fix, added, count)
+        grown = fix.grow_figure([*(new[p.pk] for p in changed), *added])
+        _enqueue_render(fix.figure.pk, [p.pk for p in (*changed, *created)], grown)
+    return [*changed, *created]
+
+
+def _add_panels(fix: _Fix, boxes: list[list[float]], count_before: int) -> list[Pair]:
+    """New panels (after the others, in reading order) with proposed pairs.
+
+    A new pair starts with the values and machine proposal of the figure's first pair (the
+    same figure: the same caption, modality and demographics), as a split's new pairs do, its
+    text derived as extraction would; the crop is the figure's until the render task cuts
+    the new one.
+    """
+    if not boxes:
+        return []
+    figure = fix.figure
+    siblings = list(Panel.objects.filter(figure=figure).select_related("pair").order_by("index"))
+    model = next((getattr(p, "pair", None) for p in siblings if hasattr(p, "pair")), None)
+    count_after = count_before + len(boxes)
+    top = max((p.index for p in siblings), default=-1)
+    base = dict(model.proposed or {}) if model else {"modality": figure.modality}
+    base.pop("split_from", None)
+    created = []
+    for i, box in enumerate(boxes, start=1):
+        panel = Panel.objects.create(
+            figure=figure,
+            index=top + i,
+            bbox=box,
+            image=figure.image or (siblings[0].image if siblings else ""),
+        )
+        text = derived_text(figure, "", count_after)
+        proposed = {**base, "text": text}
+        values = (
+            {f: getattr(model, f) for f in ("modality", "diagnosis", "age", "sex")}
+            if model
+            else {"modality": figure.modality or Modality.OTHER}
+        )
+        pair = Pair.objects.create(
+            panel=panel,
+            textbook_id=figure.textbook_id,
+            status=Pair.Status.PROPOSED,
+            text=text,
+            flags=list(model.flags) if model else [],
+            proposed=proposed,
+            **values,
+        )
+        record_event(
+            fix.user,
+            pair,
+            ADDED,
+            after={**_state(pair, None), "added": True},
+            note="a panel the expert drew",
+        )
+        created.append(pair)
+    return created
 
 
 def split_panel(
@@ -305,6 +438,10 @@ def split_panel(
         siblings = list(Panel.objects.filter(figure=fix.figure).order_by("index"))
         if len(siblings) - 1 + len(clean) > MAX_PANELS:
             raise ServiceError("invalid", f"A figure has at most {MAX_PANELS} panels.")
+        layout = named_boxes(p for p in siblings if p.pk != source.panel.pk)
+        parts = [f"part {i} of the split" for i in range(1, len(clean) + 1)]
+        layout.update(zip(parts, clean, strict=True))
+        refuse_overlaps(layout, parts)
         fix.require_unreviewed([source], force)
         count_before = len(siblings)
         count_after = count_before - 1 + len(clean)
@@ -400,12 +537,16 @@ def merge_panels(
         panel = survivor.panel
         old_derived = derived_text(fix.figure, panel.subcaption, len(siblings))
         boxes = [p.panel.bbox for p in ordered]
+        merged = {p.panel.pk for p in ordered}
         panel.bbox = [
             min(b[0] for b in boxes),
             min(b[1] for b in boxes),
             max(b[2] for b in boxes),
             max(b[3] for b in boxes),
         ]
+        layout = named_boxes(p for p in siblings if p.pk not in merged)
+        layout["the merged box"] = list(panel.bbox)
+        refuse_overlaps(layout, ["the merged box"])
         parts = [p.panel.subcaption for p in ordered if p.panel.subcaption]
         panel.subcaption = " ".join(parts)
         panel.save(update_fields=["bbox", "subcaption"])

@@ -31,7 +31,7 @@ from curation.models import (
 )
 from curation.selectors.panels import REVERTED
 from curation.selectors.review import round_reviews, visible_events
-from curation.services import dispatch
+from curation.services import agreement_counts, dispatch
 from curation.services import drafting as drafting_service
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
@@ -566,6 +566,7 @@ def review_pair(
             independent=previous is None and not adjudicating,
             seconds=(now - claim.created_at).total_seconds() if claim else None,
         )
+        agreement_counts.refresh_item(pair.pk)  # kappa's counters, in this transaction
         event_note = ""
         review_record = None
         if blind:

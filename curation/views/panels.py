@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from curation.api.base import as_int
-from curation.selectors.panels import RENDERING, figure_layout
+from curation.selectors.panels import RENDERING, figure_layout, gutter_cut
 from curation.services import panels as panel_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -113,11 +115,18 @@ class PanelEditorView(RoleRequiredView):
                 continue
             if any(abs(a - b) > 0.01 for a, b in zip(sent, bbox, strict=True)):
                 boxes[pid] = sent
+        added = [b for b in request.POST.get("new_boxes", "").split(";") if b.strip()]
         changed = panel_service.adjust_panels(
             pk, request.user, boxes=boxes, versions=_versions(request.POST),
-            force=self._force(request),
+            force=self._force(request), new_boxes=added,
         )  # fmt: skip
-        return f"Saved {len(changed)} box(es); the crops are re-rendering."
+        moved = len(changed) - len(added)
+        parts = [f"Saved {moved} box(es)"] if moved else []
+        if added:
+            parts.append(
+                f"added {len(added)} panel(s)" if moved else f"Added {len(added)} panel(s)"
+            )
+        return ", ".join(parts) + "; the crops are re-rendering."
 
     def _split(self, request, pk: int) -> str:
         pid = as_int(request.POST.get("split_pair"))
@@ -178,5 +187,26 @@ class PanelRenderStatusView(RoleRequiredView):
             "rendering": any(r.render == RENDERING for r in rows),
             "failed": any(r.render == "failed" for r in rows),
             "was": request.GET.get("was") == "1",
+            # The new crops, so that the page showing the old ones swaps them in place.
+            "crops": [{"pair": r.pair.pk, "image": r.panel.image} for r in rows if r.panel.image],
         }
         return render(request, "review/_render_status.html", context)
+
+
+class PanelGutterView(RoleRequiredView):
+    """Where a split of a box should cut: the white gutter between two panels (JSON)."""
+
+    allowed_roles = FIXERS
+
+    def get(self, request, pk: int):
+        box = _floats(request.GET.get("box", ""))
+        axis = request.GET.get("axis", "")
+        if box is None or axis not in ("v", "h") or not all(map(math.isfinite, box)):
+            return JsonResponse({"error": "box=x0,y0,x1,y1 and axis=v|h"}, status=400)
+        x0, y0, x1, y1 = box
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return JsonResponse({"error": "The box is empty."}, status=400)
+        found = gutter_cut(pk, box, vertical=axis == "v")
+        if found is None:
+            raise Http404
+        return JsonResponse(found)

@@ -36,7 +36,9 @@ def test_split_resize_merge_by_keyboard(login, page, figure, live_server):
     # Split side by side: focus the box, v, then x saves.
     page.focus(f'.box[data-pair="{pair.pk}"]')
     page.keyboard.press("v")
+    page.wait_for_selector(".box.part")  # after the editor asked where the gutter is
     assert page.locator(".box.part").count() == 1
+    assert "white gutter" in page.inner_text("#editor-status")
     page.keyboard.press("x")
     page.wait_for_selector("text=Split into 2 panels")
     left, right = Panel.objects.filter(figure=figure).order_by("index")

@@ -171,18 +171,21 @@ def _same(db_result: dict, py_result: dict) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_database_agreement_matches_the_python_implementation(seed, db, make_user):
-    from curation.selectors.dashboard import agreement
+    from curation.selectors.dashboard import agreement, agreement_from_reviews
+    from curation.services import agreement_counts
 
     _random_reviews(seed, make_user)
     expected = python_agreement()
     assert expected["expert_pairs"] and expected["books"]
+    _same(agreement_from_reviews(), expected)
+    agreement_counts.rebuild()  # the reviews were bulk-loaded, past the service
     _same(agreement(), expected)
 
 
 def test_an_item_only_one_expert_reviewed_twice_is_left_out(db, make_user):
     """The Python version crashed on it (a book with a one-rater item has no Fleiss' kappa)."""
     from curation.models import Review
-    from curation.selectors.dashboard import agreement
+    from curation.selectors.dashboard import agreement_from_reviews as agreement
     from tests.factories import make_book
 
     book = make_book(pages=1)
@@ -200,7 +203,7 @@ def test_an_override_of_another_experts_decision_is_not_a_second_opinion(db, mak
     """An expert who replaced a colleague's decision after seeing it (a reapply on a conflict)
     used to make the item count as reviewed by both, agreeing."""
     from curation.models import Review
-    from curation.selectors.dashboard import agreement
+    from curation.selectors.dashboard import agreement_from_reviews as agreement
     from tests.factories import make_book
 
     book = make_book(pages=1)

@@ -59,6 +59,7 @@ MATRIX = {
     ("get", "/review/figures/{figure}/panels/"): READERS,
     ("post", "/review/figures/{figure}/panels/"): READERS,
     ("get", "/review/figures/{figure}/panels/status/"): READERS,
+    ("get", "/review/figures/{figure}/panels/gutter/"): READERS,
     ("get", "/api/releases/"): TRAINING,
     ("get", "/api/releases/{release}/"): TRAINING,
     ("post", "/api/releases/"): STAFF,
