@@ -15,6 +15,7 @@ from PIL import Image
 
 from . import annotate, imagecues
 from . import flags as review_flags
+from .confidence import assess
 from .crop import page_clip
 from .errors import PdfError, on_page
 from .layout import (
@@ -195,7 +196,7 @@ def build_figure(
         flags.append(f"caption_{position}")
     if caption_page and caption_page != pd.number:
         flags.append("caption_on_other_page")
-    return FigureInfo(
+    fig = FigureInfo(
         label=caption.label,
         page=pd.number,
         bbox=_box(fig_box),
@@ -213,6 +214,8 @@ def build_figure(
         mentions=[],
         caption_page=caption_page or pd.number,
     )
+    # Confidence and doubts (may fall back to one whole-figure panel when unsure).
+    return assess(fig, tiles=max(p.tiles for p in group.panels), drawing=drawing)
 
 
 def _split_group(doc: pymupdf.Document, group: Group, wanted: int, flags: list[str]) -> Group:
