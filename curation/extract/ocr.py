@@ -20,6 +20,7 @@ Pages are decided one by one, so a book with a few scanned pages works page by p
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -47,6 +48,7 @@ from .reader import (
     Placement,
     Span,
     join_lines,
+    merge_tiles,
     reading_inverse,
     reading_matrix,
     reading_rect,
@@ -135,11 +137,20 @@ def tessdata(language: str = "eng") -> str:
 
 def scan_image(page: pymupdf.Page) -> bool:
     """Whether the page is a scan: one picture covers it and no other picture is placed on it
-    (a born-digital page with a full-page background keeps its own placements)."""
+    (a born-digital page with a full-page background keeps its own placements).
+
+    The picture may be stored as strips (PDFium writes a scanned page as dozens of abutting
+    bands); they are joined as the reader joins image tiles.
+    """
     frame = abs(page.rect)
+    placed = [
+        Placement(tuple(r), 0, 0, 0)
+        for info in page.get_image_info(xrefs=False)
+        if not (r := pymupdf.Rect(info["bbox"]) & page.cropbox).is_empty
+    ]
     big = small = 0
-    for info in page.get_image_info(xrefs=False):
-        r = pymupdf.Rect(info["bbox"]) & page.cropbox
+    for pl in merge_tiles(placed):
+        r = pymupdf.Rect(pl.bbox)
         if abs(r) >= FULL_PAGE_FRACTION * frame:
             big += 1
         elif r.width >= MIN_IMAGE_PT and r.height >= MIN_IMAGE_PT:
@@ -416,6 +427,50 @@ def read_scanned_page(doc: pymupdf.Document, number: int) -> OcrPage | None:
     )
 
 
+# --- scanned copies, to measure OCR against the born-digital reading -------------------------
+
+
+def scanned_copy(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    dpi: int = 200,
+    pages: set[int] | None = None,
+    strips: int = 1,
+) -> Path:
+    """Write an image-only copy of `src`: every page (or the 1-based `pages`) rendered at
+    `dpi` and placed as one picture on a page of the same size, as a scanner gives it; other
+    pages are copied unchanged (a mixed book). `strips` > 1 stores each picture as that many
+    horizontal bands, as PDFium writes scans. The born-digital extraction of `src` is then the
+    gold the scan's extraction is measured against: the boxes are the same.
+    """
+    doc = pymupdf.open(src)
+    out = pymupdf.open()
+    try:
+        for p in doc:
+            if pages is not None and p.number + 1 not in pages:
+                out.insert_pdf(doc, from_page=p.number, to_page=p.number)
+                continue
+            pix = p.get_pixmap(dpi=dpi, alpha=False)
+            page = out.new_page(width=p.rect.width, height=p.rect.height)
+            if strips <= 1:
+                page.insert_image(page.rect, pixmap=pix)
+                continue
+            rows = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
+            cuts = np.linspace(0, pix.height, strips + 1).round().astype(int)
+            for top, bottom in itertools.pairwise(cuts):
+                data = np.ascontiguousarray(rows[top:bottom, : pix.width * pix.n]).tobytes()
+                band = pymupdf.Pixmap(pix.colorspace, pix.width, int(bottom - top), data, False)
+                y0 = page.rect.height * top / pix.height
+                y1 = page.rect.height * bottom / pix.height
+                page.insert_image(pymupdf.Rect(0, y0, page.rect.width, y1), pixmap=band)
+        out.save(dst, deflate=True)
+    finally:
+        out.close()
+        doc.close()
+    return Path(dst)
+
+
 # --- carrying a scanned page to the link pass --------------------------------------------------
 
 ORPHAN_KIND = "scanned_page"
@@ -475,6 +530,7 @@ __all__ = [
     "page_orphan",
     "read_scanned_page",
     "scan_image",
+    "scanned_copy",
     "scanned_pages",
     "tessdata",
     "usable_text",

@@ -13,27 +13,9 @@ import pytest
 from PIL import Image
 
 from curation.extract import PdfError, extract_book, ocr
-from curation.extract.ocr import _Line, build_blocks, join_pieces
+from curation.extract.ocr import _Line, build_blocks, join_pieces, scanned_copy
 from curation.extract.pipeline import read_page
 from curation.samplebook import generate_book
-
-SCAN_DPI = 200
-
-
-def scanned_copy(src, dst, pages=None, dpi=SCAN_DPI):
-    """An image-only copy of `src`: each page (or those in `pages`) rendered and placed as one
-    picture on a page of the same size, as a scanner would give it."""
-    doc = pymupdf.open(src)
-    out = pymupdf.open()
-    for p in doc:
-        if pages is not None and p.number + 1 not in pages:
-            out.insert_pdf(doc, from_page=p.number, to_page=p.number)
-            continue
-        pix = p.get_pixmap(dpi=dpi, alpha=False)
-        page = out.new_page(width=p.rect.width, height=p.rect.height)
-        page.insert_image(page.rect, pixmap=pix)
-    out.save(dst, deflate=True)
-    return dst
 
 
 def _iou(a, b):
@@ -67,7 +49,7 @@ def book(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ocr")
     path = folder / "book.pdf"
     generate_book(path, chapters=1, pages_per_chapter=4, seed=3)
-    return path, scanned_copy(path, folder / "scan.pdf")
+    return path, scanned_copy(path, folder / "scan.pdf", dpi=200)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +125,22 @@ def test_mixed_book_reads_only_its_scanned_pages_by_ocr(book, extracted, tmp_pat
     rest = [f for f in mixed_figs if f.page != scan_page]
     assert [f.caption for f in rest] == [f.caption for f in born if f.page != scan_page]
     assert not any("ocr" in f.doubts for f in rest)
+
+
+def test_a_scan_stored_as_strips_is_read_as_one_page_image(book, extracted, tmp_path):
+    """PDFium stores a scanned page as dozens of abutting bands (MinerU's demo/pdfs/
+    small_ocr.pdf has 62 a page); they are one scan, not 62 thin pictures."""
+    born_path, _ = book
+    born, scanned = extracted
+    page = born[-1].page
+    striped = scanned_copy(born_path, tmp_path / "strips.pdf", pages={page}, strips=40)
+    doc = pymupdf.open(striped)
+    assert len(doc[page - 1].get_images()) == 40
+    assert ocr.scan_image(doc[page - 1])
+    got = [f for f in extract_book(striped) if f.page == page]
+    want = [f for f in scanned if f.page == page]
+    assert [f.label for f in got] == [f.label for f in want]
+    assert all(_iou(a.bbox, b.bbox) > 0.95 for a, b in zip(got, want, strict=True))
 
 
 def _photo(size=(300, 220)) -> bytes:
