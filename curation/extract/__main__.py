@@ -62,6 +62,8 @@ def figure_json(f: FigureInfo, crops: Path, files: tuple[str, list[str]] | None 
                 "modality": p.modality,
                 "modality_confidence": p.modality_confidence,
                 "flags": p.flags,
+                "confidence": p.confidence,
+                "doubts": p.doubts,
             }
             for p, panel_image in zip(f.panels, panel_images, strict=True)
         ],
@@ -73,6 +75,8 @@ def figure_json(f: FigureInfo, crops: Path, files: tuple[str, list[str]] | None 
         "age": f.age,
         "sex": f.sex,
         "flags": f.flags,
+        "confidence": f.confidence,
+        "doubts": f.doubts,
     }
 
 

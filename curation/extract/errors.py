@@ -15,6 +15,7 @@ CODES = (
     "no_pages",
     "too_many_pages",
     "broken_image",
+    "ocr_unavailable",
 )
 
 

@@ -43,6 +43,10 @@ class PanelInfo:
     # Review flags of this panel alone (`face`, `annotation_marks`); the figure's `flags` hold
     # them too, with the extractor's own notes (caption position, low resolution, ...).
     flags: list[str] = field(default_factory=list)
+    # How sure the extractor is of this panel's box and text, in [0, 1], and why not more
+    # (`confidence.assess`); it already includes the figure's own doubts.
+    confidence: float = 1.0
+    doubts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +73,9 @@ class FigureInfo:
     flags: list[str] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)
     caption_page: int | None = None  # differs from `page` when the caption is on the next page
+    # How sure the extractor is of the figure (box, caption, panels), and why not more.
+    confidence: float = 1.0
+    doubts: list[str] = field(default_factory=list)
 
 
 @dataclass

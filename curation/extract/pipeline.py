@@ -15,6 +15,7 @@ from PIL import Image
 
 from . import annotate, imagecues
 from . import flags as review_flags
+from .confidence import assess
 from .crop import page_clip
 from .errors import PdfError, on_page
 from .layout import (
@@ -48,6 +49,7 @@ from .model import (
     PageInfo,
     PanelInfo,
 )
+from .ocr import is_ocr, is_scanned, page_orphan, read_scanned_page, scanned_pages
 from .panels import split_composite
 from .reader import (
     Block,
@@ -96,6 +98,9 @@ def read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]
 
 
 def _read_page(doc: pymupdf.Document, number: int, checked: dict[int, str | None]) -> PageData:
+    scanned = read_scanned_page(doc, number)  # a scan: text and figures from its image
+    if scanned is not None:
+        return scanned
     page = doc[number - 1]
     matrix = reading_matrix(page)
     blocks = read_blocks(page, matrix)
@@ -195,7 +200,7 @@ def build_figure(
         flags.append(f"caption_{position}")
     if caption_page and caption_page != pd.number:
         flags.append("caption_on_other_page")
-    return FigureInfo(
+    fig = FigureInfo(
         label=caption.label,
         page=pd.number,
         bbox=_box(fig_box),
@@ -213,6 +218,9 @@ def build_figure(
         mentions=[],
         caption_page=caption_page or pd.number,
     )
+    # Confidence and doubts (may fall back to one whole-figure panel when unsure).
+    tiles = max(p.tiles for p in group.panels)
+    return assess(fig, ocr=is_ocr(pd), tiles=tiles, drawing=drawing)
 
 
 def _split_group(doc: pymupdf.Document, group: Group, wanted: int, flags: list[str]) -> Group:
@@ -324,12 +332,16 @@ def _extract_range(
     cited_in: dict[str, list[str]] = {}
     datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
     apply_hyphenation(datas)
-    style = learn_caption_style(datas)
+    style = learn_caption_style([d for d in datas if not is_scanned(d)])
     for pd in datas:
         number = pd.number
         pd.section = _page_section(sections, pd)
         pages.append(PageInfo(number, *pd.pdf_size, pd.text, pd.section))
-        pairs, left_groups, caption_like, cap_ids = _analyse_page(pd, style)
+        if is_scanned(pd):  # OCR has no fonts: no caption style; keep its text for link_book
+            orphans.append(page_orphan(pd))
+        pairs, left_groups, caption_like, cap_ids = _analyse_page(
+            pd, None if is_scanned(pd) else style
+        )
         for p in pairs:
             section = sections.path_at(number, p.group.bbox[1], pd.blocks, x0=p.group.bbox[0])
             with on_page(number):
@@ -424,6 +436,7 @@ def link_book(
         joined: list[FigureInfo] = []
         sections = Sections(doc)
         checked: dict[int, str | None] = {}
+        scans = scanned_pages(orphans)  # read once by the chunks, never OCR'd twice
         options = []
         for ci, cap in enumerate(captions):
             if annotate.norm_label(cap["label"]) in known:
@@ -447,7 +460,7 @@ def link_book(
             used_caps.add(ci)
             used_images.add(ii)
             img = images[ii]
-            pd = read_page(doc, img["page"], checked)
+            pd = scans.get(img["page"]) or read_page(doc, img["page"], checked)
             caption = _orphan_caption(cap)
             cap_to_pdf = reading_inverse(reading_matrix(doc[cap["page"] - 1]))
             position = "below" if img["page"] < cap["page"] else "above"
@@ -479,6 +492,9 @@ def link_book(
         cited_in: dict[str, list[str]] = {}
         datas = []
         for number in range(1, doc.page_count + 1):
+            if number in scans:
+                datas.append(scans[number])
+                continue
             page = doc[number - 1]
             matrix = reading_matrix(page)
             frame = reading_rect(page, matrix)
@@ -494,10 +510,10 @@ def link_book(
                 )
             )
         apply_hyphenation(datas)
-        style = learn_caption_style(datas)
+        style = learn_caption_style([d for d in datas if not is_scanned(d)])
         for pd in datas:
             number = pd.number
-            _, _, _, cap_ids = _analyse_page(pd, style)
+            _, _, _, cap_ids = _analyse_page(pd, None if is_scanned(pd) else style)
             for label, ms in _mentions_with_y(pd, cap_ids).items():
                 key = known.get(label, label)
                 mentions.setdefault(key, []).extend(m for m, _ in ms)

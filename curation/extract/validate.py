@@ -144,3 +144,74 @@ def inspect_pdf(path: str | Path, *, max_pages: int | None = None) -> PdfInfo:
         )
     finally:
         doc.close()
+
+
+# --- the figures.json contract (what `python -m curation.extract` writes) -------------------
+
+_NUMBER = (int, float)
+FIGURE_FIELDS: dict[str, tuple[type, ...]] = {
+    "label": (str,),
+    "page": (int,),
+    "bbox": (list,),
+    "caption": (str,),
+    "caption_bbox": (list, type(None)),
+    "image": (str,),
+    "panels": (list,),
+    "modality": (str,),
+    "modality_confidence": _NUMBER,
+    "mentions": (list,),
+    "section": (list,),
+    "diagnosis": (str,),
+    "age": (int, type(None)),
+    "sex": (str, type(None)),
+    "flags": (list,),
+}
+PANEL_FIELDS: dict[str, tuple[type, ...]] = {
+    "letter": (str, type(None)),
+    "bbox": (list,),
+    "subcaption": (str,),
+    "image": (str,),
+    "modality": (str,),
+    "modality_confidence": _NUMBER,
+}
+# Optional on figures and panels: older files lack them, and readers treat them as unknown.
+OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {"confidence": _NUMBER, "doubts": (list,)}
+
+
+def _check_record(where: str, record: object, fields: dict[str, tuple[type, ...]]) -> list[str]:
+    if not isinstance(record, dict):
+        return [f"{where}: not an object"]
+    problems = []
+    for key, types in fields.items():
+        if key not in record:
+            problems.append(f"{where}: missing {key!r}")
+        elif isinstance(record[key], bool) or not isinstance(record[key], types):
+            problems.append(f"{where}: {key!r} has the wrong type")
+    for key, types in OPTIONAL_FIELDS.items():
+        if key not in record:
+            continue
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            problems.append(f"{where}: {key!r} has the wrong type")
+        elif key == "confidence" and not 0.0 <= value <= 1.0:
+            problems.append(f"{where}: 'confidence' {value} outside [0, 1]")
+        elif key == "doubts" and not all(isinstance(d, str) and d for d in value):
+            problems.append(f"{where}: 'doubts' must be reason strings")
+    return problems
+
+
+def check_figures_json(doc: object) -> list[str]:
+    """Problems of a figures.json document against the contract; [] when it conforms.
+
+    Figures and panels may carry `confidence` (a number in [0, 1]) and `doubts` (reason
+    strings, see `confidence.PENALTY`); the platform stores both on the pair.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("figures"), list):
+        return ["the document has no 'figures' list"]
+    problems = []
+    for i, fig in enumerate(doc["figures"]):
+        problems += _check_record(f"figures[{i}]", fig, FIGURE_FIELDS)
+        panels = fig.get("panels") if isinstance(fig, dict) else None
+        for j, panel in enumerate(panels if isinstance(panels, list) else []):
+            problems += _check_record(f"figures[{i}].panels[{j}]", panel, PANEL_FIELDS)
+    return problems
