@@ -25,7 +25,17 @@ LETTER_MARK = re.compile(
     r"|(?:(?<=[\s.;])|^)([a-h])(?=[):]\s)"  # "a) text" or "a: text"
 )
 
-BARE_MARK = re.compile(r"(?:(?<=[.;]\s)|(?<=^))([A-H])[.,:]?\s+(?=[A-Z(])")
+# "A Plaques", "A, Plaques", "A: plaques; B: nail pitting": a bare capital after a sentence end.
+# Without punctuation the text must start in upper case, so an article ("A 45-year-old") is not
+# read as a marker.
+BARE_MARK = re.compile(r"(?:(?<=[.;]\s)|(?<=^))([A-H])(?:[.,:]\s+(?=[A-Za-z(])|\s+(?=[A-Z(]))")
+# A letter the text refers to rather than introduces: "shown in (a)", "table (a) in Figure 1".
+REFERENCE_BEFORE = re.compile(
+    r"\b(?:in|see|of|from|cf\.?|as|than|like|with|to|panels?|table)\s*$", re.I
+)
+REFERENCE_AFTER = re.compile(r"\s*(?:in|of)\s+(?:Fig|Figure|panel|table)", re.I)
+TRAILING_JOIN = re.compile(r"(?:[\s,;]+|\s+and)+$")
+LETTER_NAME = re.compile(r"(?<![A-Za-z])[a-hA-H](?![A-Za-z])")
 
 MODALITY_PATTERNS = {
     "pathological": re.compile(
@@ -80,41 +90,47 @@ def split_subcaptions(caption: str) -> tuple[str, dict[str, str]]:
         kept = _progressive(
             [(m.start(), m.end(), [m.group(1).lower()]) for m in BARE_MARK.finditer(caption)]
         )
-        if len(kept) < 2:
-            kept = []
+    if len({n for _, _, names in kept for n in names}) < 2:
+        kept = []  # one letter describes no panels: "(a)" alone is a reference or a stray
     if not kept:
         return caption.strip(), {}
     lead = caption[: kept[0][0]].strip()
     subs: dict[str, str] = {}
     for i, (_, end, names) in enumerate(kept):
         stop = kept[i + 1][0] if i + 1 < len(kept) else len(caption)
-        text = caption[end:stop].strip()
+        # "(a) CTL and (b) hybrid", "A: knee; B: nail": the joining word belongs to neither.
+        text = TRAILING_JOIN.sub("", caption[end:stop].strip())
         for n in names:
             subs.setdefault(n, text)
     return lead, subs
 
 
 def _progressive(marks: list[tuple[int, int, list[str]]]) -> list[tuple[int, int, list[str]]]:
-    """Markers that continue the alphabet from where the last one stopped, so that "(see a)"
-    or a stain such as "(H&E)" is not read as a panel marker."""
+    """Markers that start at the first letter not yet named, each naming only new letters, so
+    that a repeated "(a)" or a stain such as "(H&E)" is not read as a panel marker."""
     kept = []
-    expect = "a"
+    seen: set[str] = set()
     for start, end, names in marks:
-        if names[0] != expect or names != sorted(set(names)):
+        expect = next(c for c in "abcdefghi" if c not in seen)
+        # "(A and C) ... (B)": a marker may skip letters that a later one names.
+        if names[0] != expect or names != sorted(set(names)) or seen & set(names):
             continue
         kept.append((start, end, names))
-        expect = chr(ord(names[-1]) + 1)
+        seen.update(names)
     return kept
 
 
 def _paren_marks(caption: str) -> list[tuple[int, int, list[str]]]:
     marks = []
     for m in LETTER_MARK.finditer(caption):
+        if REFERENCE_BEFORE.search(caption[: m.start()]) or REFERENCE_AFTER.match(caption, m.end()):
+            continue
         if m.group(1):
             first = m.group(1).lower()
             rest = (m.group(2) or "").lower()
-            names = [first, *re.findall(r"[a-h]", rest)]
-            if re.search(r"\u2013|-|to", rest) and len(names) == 2:
+            # The letters of the joining words ("a" and "d" of "and") are not panel names.
+            names = [first, *(c.lower() for c in LETTER_NAME.findall(rest))]
+            if re.search(r"\u2013|-|\bto\b", rest) and len(names) == 2:
                 names = [chr(c) for c in range(ord(names[0]), ord(names[1]) + 1)]
         else:
             names = [m.group(3)]

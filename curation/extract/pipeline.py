@@ -261,7 +261,7 @@ def _mentions_with_y(
     for b in pd.blocks:
         if id(b) in caption_blocks or is_margin(b, pd):
             continue
-        for label in find_refs(b.text):
+        for label in find_refs(b.text, skip_own_label=True):
             out.setdefault(label, []).append((Mention(pd.number, b.text), b.bbox))
     return out
 
