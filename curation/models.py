@@ -208,6 +208,12 @@ class Pair(models.Model):
     proposed = models.JSONField(
         default=dict, help_text="the machine's values, kept beside the expert's"
     )
+    extract_confidence = models.FloatField(
+        null=True, blank=True, help_text="the extractor's confidence in this figure/panel (0..1)"
+    )
+    extract_doubts = models.JSONField(
+        default=list, blank=True, help_text="the extractor's reasons to doubt it (strings)"
+    )
     reject_reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True)
     reject_note = models.TextField(max_length=limits.REJECT_NOTE, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("review/pairs/<id:pk>/", review.PairReviewView.as_view(), name="review-pair"),
     path("review/pairs/<id:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
     path("review/pairs/<id:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
+    path("review/pairs/<id:pk>/undo/", review.PairUndoView.as_view(), name="review-undo"),
     path("review/figures/<id:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
     path(
         "review/figures/<id:pk>/panels/gutter/",

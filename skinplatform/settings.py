@@ -216,6 +216,10 @@ PAGE_PREVIEW_DPI = env_int("PAGE_PREVIEW_DPI", 96)
 
 # --- review -------------------------------------------------------------------------------
 CLAIM_MINUTES = env_int("CLAIM_MINUTES", 15)
+# An expert may undo their own decision for this long (the page offers it for 5 s).
+REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 60)
+# Pairs whose extraction confidence is below this (or that carry doubts) count as doubtful.
+REVIEW_DOUBTFUL_BELOW = env_float("REVIEW_DOUBTFUL_BELOW", 0.6)
 
 # --- LLM drafting -------------------------------------------------------------------------
 # No LLM_BASE_URL: a deterministic template drafter runs instead (labelled so everywhere).

@@ -20,7 +20,7 @@ def build(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('curation', '0013_sex_contract'),
+        ('curation', '0014_pair_confidence'),
     ]
 
     operations = [

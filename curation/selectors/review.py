@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from curation.models import Figure, Pair, Panel, ProjectSettings, Review, ReviewEvent
 from curation.selectors.panels import REVERTED
@@ -124,3 +125,36 @@ def review_context(pair_id: int, user) -> ReviewContext | None:
         .first()
     )
     return ReviewContext(pair, pair.panel, figure, panels, events, previous, blind)
+
+
+DECIDED_STATUSES = (Pair.Status.ACCEPTED, Pair.Status.EDITED, Pair.Status.REJECTED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    decided: int  # pairs in the filter with a final decision
+    total: int  # pairs in the filter, whatever their status
+    today: int  # decisions the expert made since local midnight, anywhere
+
+
+def queue_progress(pairs: QuerySet[Pair], user) -> Progress:
+    """ "12 / 119 · 8 today" for the review page: ``pairs`` is the queue's filter (book,
+    modality, flag, doubt) over every status. Two counting queries."""
+    counts = pairs.order_by().aggregate(
+        total=Count("id"), decided=Count("id", filter=Q(status__in=DECIDED_STATUSES))
+    )
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    today = Review.objects.filter(expert=user, item_type=ITEM, created_at__gte=midnight).count()
+    return Progress(decided=counts["decided"] or 0, total=counts["total"] or 0, today=today)
+
+
+def next_crop(candidates: QuerySet[Pair], current_id: int) -> str | None:
+    """The crop of the pair Review / next will most likely give after ``current_id``, for the
+    page to fetch ahead (``candidates``: the queue, filtered and ordered). A guess: another
+    expert may take it first, which costs nothing but the prefetch."""
+    return (
+        candidates.exclude(pk=current_id)
+        .exclude(panel__image="")
+        .values_list("panel__image", flat=True)
+        .first()
+    )

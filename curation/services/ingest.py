@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # Machine-proposed pair fields; kept in Pair.proposed and copied to the working values only
 # while no expert has decided on the pair.
 PROPOSAL_FIELDS = ("text", "modality", "diagnosis", "age", "sex", "flags")
+# The extractor's confidence (0..1) and reasons to doubt, from figures.json when present.
+QUALITY_FIELDS = ("extract_confidence", "extract_doubts")
 # The figure's note that extracted text was longer than its limit and was cut (see limits.py).
 TEXT_TRUNCATED = "text_truncated"
 
@@ -67,6 +69,39 @@ def _review_flags(fig: FigureInfo, panel_index: int) -> list[str]:
     return sorted(set(source) & set(Flag.values))
 
 
+def _confidence(value) -> float | None:
+    """The extractor's confidence as a number in 0..1, or None when it gave none (older
+    extractors) or something that is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return min(1.0, max(0.0, float(value)))
+
+
+def _doubts(*sources) -> list[str]:
+    """The extractor's reasons to doubt a figure and its panel, once each, in order."""
+    seen: list[str] = []
+    for source in sources:
+        for reason in source if isinstance(source, list | tuple) else ():
+            if isinstance(reason, str) and reason.strip():
+                text = limits.clip(reason.strip(), 200)[0]
+                if text not in seen:
+                    seen.append(text)
+    return seen
+
+
+def _extract_quality(fig: FigureInfo, panel) -> dict:
+    """Confidence and doubts for the pair of ``panel``: the panel's own confidence when the
+    extractor gave one, else the figure's; the doubts of both. Both keys are optional in the
+    extractor's output (``getattr``): a figure without them is simply not doubtful."""
+    own = _confidence(getattr(panel, "confidence", None))
+    return {
+        "extract_confidence": own
+        if own is not None
+        else _confidence(getattr(fig, "confidence", None)),
+        "extract_doubts": _doubts(getattr(fig, "doubts", None), getattr(panel, "doubts", None)),
+    }
+
+
 def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
     panel = fig.panels[panel_index]
     text = panel.subcaption if len(fig.panels) > 1 and panel.subcaption else fig.caption
@@ -79,6 +114,7 @@ def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
         "sex": fig.sex if fig.sex in Sex.values else None,  # the contract: female, male, None
         "flags": _review_flags(fig, panel_index),
         "figure_caption": fig.caption,
+        **_extract_quality(fig, panel),
     }
 
 
@@ -164,14 +200,19 @@ def _has_manual_panel_fixes(figure: Figure) -> bool:
 def _upsert_pair(book: Textbook, panel: Panel, values: dict) -> Pair:
     pair = Pair.objects.select_for_update().filter(panel=panel).first()
     working = {field: values[field] for field in PROPOSAL_FIELDS}
+    quality = {field: values[field] for field in QUALITY_FIELDS}
     if pair is None:
-        pair = Pair.objects.create(panel=panel, textbook=book, proposed=values, **working)
+        pair = Pair.objects.create(
+            panel=panel, textbook=book, proposed=values, **working, **quality
+        )
         record_event(None, pair, "pair.proposed", after=values)
         return pair
     if pair.proposed == values:
         return pair
     before = pair.proposed
     pair.proposed = values
+    for field, value in quality.items():  # the machine's view of itself, whatever the status
+        setattr(pair, field, value)
     if pair.status == Pair.Status.PROPOSED:
         for field, value in working.items():
             setattr(pair, field, value)

@@ -7,12 +7,25 @@ Two experts never hold the same pair: the picker skips rows other transactions h
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from curation import limits
@@ -53,6 +66,10 @@ SKIPPED = "pair.skipped"
 REVIEWED = "pair.reviewed"  # one blind review of several: the pair waits for the others
 DISPUTED = "pair.disputed"  # the blind reviews disagree: the pair waits for a curator
 OVERRIDDEN = "pair.overridden"  # a decision that replaced another person's decision
+UNDONE = "pair.undone"  # an expert took back their own decision moments after making it
+# What ``undo_decision`` may take back: the events ``review_pair`` records.
+UNDOABLE = frozenset({REVIEWED, DISPUTED, OVERRIDDEN, *(f"pair.{s}" for s in DECIDED)})
+ORDERS = ("id", "doubtful")  # queue order: oldest first, or the extractor's doubtful first
 
 
 def decision_event(status: str) -> str:
@@ -65,6 +82,55 @@ class QueueFilter:
     textbook_id: int | None = None
     modality: str | None = None
     status: str = Pair.Status.PROPOSED
+    flag: str | None = None  # pairs carrying this review flag
+    doubtful: bool = False  # only pairs the extractor doubts (see ``is_doubtful``)
+    order: str = "id"  # one of ``ORDERS``
+
+
+def doubtful_q() -> Q:
+    """Pairs the extractor doubts: confidence below ``REVIEW_DOUBTFUL_BELOW``, or any doubt."""
+    return Q(extract_confidence__lt=settings.REVIEW_DOUBTFUL_BELOW) | ~Q(extract_doubts=[])
+
+
+def is_doubtful(pair: Pair) -> bool:
+    """``doubtful_q`` for one row in memory."""
+    low = (
+        pair.extract_confidence is not None
+        and pair.extract_confidence < settings.REVIEW_DOUBTFUL_BELOW
+    )
+    return low or bool(pair.extract_doubts)
+
+
+def filter_pairs(pairs: QuerySet[Pair], filters: QueueFilter) -> QuerySet[Pair]:
+    """``pairs`` narrowed to the queue filter's book, modality, flag and doubt (not status)."""
+    if filters.textbook_id is not None:
+        pairs = pairs.filter(textbook_id=filters.textbook_id)
+    if filters.modality:
+        pairs = pairs.filter(modality=filters.modality)
+    if filters.flag:
+        # A JSON list of fixed words: its text holds '"face"' exactly when it holds "face"
+        # (SQLite has no JSON containment lookup).
+        pairs = pairs.alias(flags_text=Cast("flags", TextField())).filter(
+            flags_text__contains=json.dumps(filters.flag)
+        )
+    if filters.doubtful:
+        pairs = pairs.filter(doubtful_q())
+    return pairs
+
+
+def queue(filters: QueueFilter) -> QuerySet[Pair]:
+    """The pairs of the queue ``filters`` describes, in the order the picker offers them."""
+    return _ordered(filter_pairs(Pair.objects.filter(status=filters.status), filters), filters)
+
+
+def _ordered(pairs: QuerySet[Pair], filters: QueueFilter) -> QuerySet[Pair]:
+    if filters.order != "doubtful":
+        return pairs.order_by("id")
+    return pairs.alias(
+        doubt_rank=Case(When(doubtful_q(), then=Value(0)), default=Value(1),
+                        output_field=IntegerField()),
+        confidence_or_one=Coalesce(F("extract_confidence"), Value(1.0)),
+    ).order_by("doubt_rank", "confidence_or_one", "id")  # fmt: skip
 
 
 def snapshot(pair: Pair) -> dict:
@@ -80,6 +146,8 @@ def _matches(pair: Pair, filters: QueueFilter) -> bool:
         pair.status == filters.status
         and (filters.textbook_id is None or pair.textbook_id == filters.textbook_id)
         and (filters.modality is None or pair.modality == filters.modality)
+        and (filters.flag is None or filters.flag in (pair.flags or []))
+        and (not filters.doubtful or is_doubtful(pair))
     )
 
 
@@ -145,7 +213,7 @@ WITH pick AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM {event} e WHERE e.target_type = %(item)s
                       AND e.target_id = p.id AND e.actor_id = %(user)s
                       AND e.action = %(skipped)s){mine}
-    ORDER BY p.id
+    ORDER BY {order}
     LIMIT 1
     FOR UPDATE OF p SKIP LOCKED
 ), claimed AS (
@@ -186,6 +254,16 @@ def _pick_and_claim_pg(user, filters: QueueFilter, now) -> tuple[int | None, int
     if filters.modality:
         where += " AND p.modality = %(modality)s"
         params["modality"] = filters.modality
+    if filters.flag:
+        where += " AND p.flags @> %(flag)s::jsonb"
+        params["flag"] = json.dumps([filters.flag])
+    doubtful = "(p.extract_confidence < %(below)s OR p.extract_doubts <> '[]'::jsonb)"
+    params["below"] = settings.REVIEW_DOUBTFUL_BELOW
+    if filters.doubtful:
+        where += f" AND {doubtful}"
+    order = "p.id"
+    if filters.order == "doubtful":
+        order = f"CASE WHEN {doubtful} THEN 0 ELSE 1 END, COALESCE(p.extract_confidence, 1.0), p.id"
     # With several reviews per item, each goes to a different expert.
     mine = _MINE_SQL if filters.status == Pair.Status.PROPOSED else ""
     tables = {
@@ -194,7 +272,7 @@ def _pick_and_claim_pg(user, filters: QueueFilter, now) -> tuple[int | None, int
         "event": ReviewEvent._meta.db_table,
         "review": Review._meta.db_table,
     }
-    sql = _PICK_SQL.format(filters=where, mine=mine.format(**tables), **tables)
+    sql = _PICK_SQL.format(filters=where, mine=mine.format(**tables), order=order, **tables)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
@@ -213,14 +291,10 @@ def _pick_and_claim_orm(user, filters: QueueFilter, now) -> tuple[int | None, in
                 "item_id"
             )
             candidates = candidates.exclude(pk__in=mine)
-        if filters.textbook_id is not None:
-            candidates = candidates.filter(textbook_id=filters.textbook_id)
-        if filters.modality:
-            candidates = candidates.filter(modality=filters.modality)
+        candidates = _ordered(filter_pairs(candidates, filters), filters)
         pair_id = (
             candidates.exclude(pk__in=live)
             .exclude(pk__in=skipped)
-            .order_by("id")
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)
             .first()
@@ -538,6 +612,12 @@ def review_pair(
             require_role(user, ADJUDICATORS, "change an adjudicated decision")
         before = snapshot(pair)
         ever_decided = pair.reviewed_at is not None
+        # Who had decided before: not a review value, so not in ``before``; an undo puts it
+        # back (``undo_decision``). A pair never decided had nobody (no key: the common case).
+        decider_before = {
+            "by": pair.reviewed_by_id,
+            "at": pair.reviewed_at.isoformat() if pair.reviewed_at else None,
+        }
         needed = pair.reviews_needed or ProjectSettings.current().reviews_per_item
         adjudicating = pair.status == Pair.Status.DISPUTED
         if adjudicating:
@@ -616,12 +696,97 @@ def review_pair(
         )
         if review_record is not None:
             after["review"] = review_record  # the blind reviewer's own values
-        record_event(
+        if ever_decided:
+            after["decided_before"] = decider_before
+        # The event's id rides on the row, for the page's Undo (``undo_decision``).
+        pair.decision_event_id = record_event(
             user, pair, event_action, before=_changed(before, after), after=after, note=event_note
-        )
+        ).pk
         Claim.objects.filter(item_type=ITEM, item_id=pair.pk).delete()
         if draft:
             dispatch.enqueue_drafting(pair.pk)
+    return pair
+
+
+def undo_decision(pair_id: int, user, *, event_id: int) -> Pair:
+    """Take back ``user``'s own decision ``event_id`` moments after making it.
+
+    A real revert, recorded as its own ``pair.undone`` event: the pair's values, status,
+    reject reason and decider come back as they were before the decision, and the ``Review``
+    row that decision added is removed (its values stay in the undo event), so an undone
+    decision never counts toward throughput or agreement, and a blind reviewer may review
+    again. Refused (409) once anyone has changed the pair since, once
+    ``REVIEW_UNDO_SECONDS`` have passed, or while someone else holds the pair. The expert
+    gets the pair back with a fresh lease, to decide it again.
+    """
+    require_role(user, REVIEWERS, "review")
+    with transaction.atomic():
+        pair = (
+            Pair.objects.select_for_update()
+            .select_related("reviewed_by")
+            .filter(pk=pair_id)
+            .first()
+        )
+        if pair is None:
+            raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
+        event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
+        if event is None or event.actor_id != user.pk or event.action not in UNDOABLE:
+            raise ServiceError("invalid", "Only your own decision on this pair can be undone.")
+        last = (
+            ReviewEvent.objects.filter(target_type=ITEM, target_id=pair_id)
+            .select_related("actor")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if last.pk != event.pk:
+            who = "you" if last.actor_id == user.pk else (last.actor or "the machine")
+            raise Conflict(
+                "changed_since",
+                f"The pair changed since your decision ({last.action} by {who}, "
+                f"{last.created_at:%H:%M:%S} UTC); it can no longer be undone.",
+            )
+        now = timezone.now()
+        if now - event.created_at > timedelta(seconds=settings.REVIEW_UNDO_SECONDS):
+            raise Conflict(
+                "too_late",
+                f"Decisions can be undone for {settings.REVIEW_UNDO_SECONDS} seconds; ask a "
+                "curator to revert this one.",
+            )
+        live = Claim.objects.filter(item_type=ITEM, item_id=pair_id, expires_at__gt=now)
+        holder = live.exclude(user=user).select_related("user").first()
+        if holder is not None:
+            raise Conflict("claimed", f"{holder.user} is reviewing this pair now.")
+        current = snapshot(pair)
+        restored = {field: event.after.get(field, current[field]) for field in SNAPSHOT}
+        restored.update({k: v for k, v in (event.before or {}).items() if k in SNAPSHOT})
+        for field, value in restored.items():
+            setattr(pair, field, value)
+        decider = event.after.get("decided_before") or {"by": None, "at": None}
+        pair.reviewed_by_id = decider["by"]
+        pair.reviewed_at = datetime.fromisoformat(decider["at"]) if decider["at"] else None
+        pair.version += 1
+        pair.save(update_fields=[*SNAPSHOT, "version", "reviewed_by", "reviewed_at", "updated_at"])
+        review = (
+            Review.objects.filter(
+                item_type=ITEM, item_id=pair_id, expert=user, created_at__lte=event.created_at
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        before = _changed(current, restored)
+        if review is not None:
+            before["review"] = {"decision": review.decision, **review.values}
+            review.delete()
+        record_event(
+            user, pair, UNDONE, before=before, after=snapshot(pair),
+            note=f"undoes event {event.pk} ({event.action})",
+        )  # fmt: skip
+        Claim.objects.filter(item_type=ITEM, item_id=pair_id).exclude(
+            pk__in=live.values("pk")
+        ).delete()
+        if not live.exists():
+            Claim.objects.create(item_type=ITEM, item_id=pair_id, user=user,
+                                 expires_at=now + _lease())  # fmt: skip
     return pair
 
 

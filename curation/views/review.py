@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from curation import limits
 from curation.api.base import as_int
-from curation.models import Flag, Modality, Pair, RejectReason
+from curation.models import Flag, Modality, Pair, RejectReason, Textbook
 from curation.selectors.history import pair_history
-from curation.selectors.review import decisions_hidden, review_context
+from curation.selectors.review import decisions_hidden, next_crop, queue_progress, review_context
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -27,18 +27,37 @@ MODALITY_KEYS = [
     ("3", Modality.PATHOLOGICAL),
     ("4", Modality.OTHER),
 ]
-FILTER_KEYS = ("book", "modality", "queue")
+FILTER_KEYS = ("book", "modality", "flag", "confidence", "order", "queue")
+# The confidence filter's choices: every pair, or only those the extractor doubts.
+CONFIDENCE_CHOICES = [("", "any confidence"), ("doubtful", "doubtful only")]
+ORDER_CHOICES = [("", "oldest first"), ("doubtful", "doubtful first")]
 
 
 def _filters(params) -> review_service.QueueFilter:
     book = params.get("book") or None
     modality = params.get("modality") or None
+    flag = params.get("flag") or None
     adjudication = params.get("queue") == "adjudication"
     return review_service.QueueFilter(
         textbook_id=as_int(book),
         modality=modality if modality in Modality.values else None,
         status=Pair.Status.DISPUTED if adjudication else Pair.Status.PROPOSED,
+        flag=flag if flag in Flag.values else None,
+        doubtful=params.get("confidence") == "doubtful",
+        order="doubtful" if params.get("order") == "doubtful" else "id",
     )
+
+
+def _filter_choices(params) -> dict:
+    """The review page's filter dropdowns, with what is chosen now."""
+    return {
+        "books": Textbook.objects.order_by("title").values_list("pk", "title"),
+        "modalities": [m for m in Modality.choices if m[0] != Modality.MIXED],
+        "flags": Flag.choices,
+        "confidences": CONFIDENCE_CHOICES,
+        "orders": ORDER_CHOICES,
+        "chosen": {k: params.get(k, "") for k in FILTER_KEYS},
+    }
 
 
 def _query(params) -> str:
@@ -62,7 +81,11 @@ class ReviewNextView(RoleRequiredView):
             messages.error(request, exc.message)
             return redirect("home")
         if pair_id is None:
+            if request.htmx:  # the empty queue is a page of its own
+                return HttpResponse(headers={"HX-Redirect": request.get_full_path()})
             return render(request, "review/empty.html", {"query": _query(request.GET)})
+        if request.htmx:  # the page swaps the pair in place: no redirect, no reload
+            return PairReviewView().render_pair(request, pair_id, push=True)
         return redirect(reverse("review-pair", args=[pair_id]) + _query(request.GET))
 
 
@@ -119,8 +142,18 @@ class PairReviewView(RoleRequiredView):
     allowed_roles = REVIEWERS
 
     def _render(
-        self, request, pair_id: int, *, status: int = 200, changing=None, typed=None, **extra
+        self,
+        request,
+        pair_id: int,
+        *,
+        status: int = 200,
+        changing=None,
+        typed=None,
+        push: bool = False,
+        **extra,
     ):
+        """The review page, or for htmx (the page swapping pairs in place) its ``#pair``
+        part alone; ``push`` puts the pair's own URL in the address bar."""
         ctx = review_context(pair_id, request.user)
         if ctx is None:
             raise Http404
@@ -140,6 +173,7 @@ class PairReviewView(RoleRequiredView):
         )
         readonly = held_by_other or (not changing and not reviewable)
         page = ctx.figure.page
+        filters = _filters(request.GET)
         context = {
             "ctx": ctx,
             "pair": pair,
@@ -164,9 +198,24 @@ class PairReviewView(RoleRequiredView):
             "reviews": review_service.reviews_of(pair_id)
             if pair.status == Pair.Status.DISPUTED and adjudicator
             else [],
+            "progress": queue_progress(
+                review_service.filter_pairs(Pair.objects, filters), request.user
+            ),
+            "next_crop": next_crop(review_service.queue(filters), pair_id),
+            "doubtful": review_service.is_doubtful(pair),
+            "filter": _filter_choices(request.GET),
+            "filtered": bool(_query(request.GET)),
             **extra,
         }
-        return render(request, "review/pair.html", context, status=status)
+        template = "review/_pair.html" if request.htmx else "review/pair.html"
+        response = render(request, template, context, status=status)
+        if request.htmx and push:
+            response["HX-Push-Url"] = reverse("review-pair", args=[pair_id]) + _query(request.GET)
+        return response
+
+    def render_pair(self, request, pair_id: int, **kwargs):
+        """The pair's page (or its ``#pair`` part for htmx), for the other review views."""
+        return self._render(request, pair_id, **kwargs)
 
     def get(self, request, pk: int):
         return self._render(request, pk)
@@ -178,11 +227,12 @@ class PairReviewView(RoleRequiredView):
             version = int(request.POST.get("version", ""))
         except ValueError:
             return self._render(request, pk, status=400, error="The form lost its version.")
+        decided = None
         try:
             if action == "skip":
                 review_service.skip_pair(pk, request.user)
             else:
-                review_service.review_pair(
+                decided = review_service.review_pair(
                     pk,
                     request.user,
                     version=version,
@@ -203,7 +253,32 @@ class PairReviewView(RoleRequiredView):
                 changing=redecide,
                 typed=request.POST,
             )
-        return redirect(reverse("review-next") + _query(request.GET))
+        if not request.htmx:
+            return redirect(reverse("review-next") + _query(request.GET))
+        return self._next_in_place(request, pk, decided)
+
+    def _next_in_place(self, request, pk: int, decided: Pair | None):
+        """After a decision (or skip) on the htmx page: the next pair's part, claimed, with
+        an Undo offer for the decision just made (``decided``)."""
+        try:
+            next_id = review_service.claim_next_id(request.user, _filters(request.GET))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return HttpResponse(headers={"HX-Redirect": reverse("home")})
+        if next_id is None:
+            return HttpResponse(
+                headers={"HX-Redirect": reverse("review-next") + _query(request.GET)}
+            )
+        undo = None
+        if decided is not None:
+            undo = {
+                "pair": decided.pk,
+                "event": decided.decision_event_id,
+                "status": decided.status,
+            }
+        else:
+            undo = {"pair": pk, "event": None, "status": "skipped"}
+        return self._render(request, next_id, push=True, undo=undo)
 
     def _conflict(self, request, pk: int, exc: ServiceError):
         mine = _form_changes(request.POST)
@@ -238,7 +313,38 @@ class PairReviewView(RoleRequiredView):
             "mine": mine,
             "query": _query(request.GET),
         }
-        return render(request, "review/conflict.html", context, status=409)
+        response = render(request, "review/conflict.html", context, status=409)
+        if request.htmx:  # a page of its own: it replaces the whole review page
+            response["HX-Retarget"] = "body"
+            response["HX-Reswap"] = "innerHTML"
+        return response
+
+
+class PairUndoView(RoleRequiredView):
+    """The Undo of the toast shown after a decision: takes the expert's own decision back
+    (``undo_decision``) and shows that pair again, held by them, to decide anew."""
+
+    allowed_roles = REVIEWERS
+
+    def post(self, request, pk: int):
+        try:
+            review_service.undo_decision(
+                pk, request.user, event_id=as_int(request.POST.get("event")) or 0
+            )
+        except ServiceError as exc:
+            if not request.htmx:
+                messages.error(request, exc.message)
+                return redirect(reverse("review-next") + _query(request.GET))
+            response = render(request, "review/_toast.html", {"message": exc.message},
+                              status=exc.status)  # fmt: skip
+            response["HX-Retarget"] = "#toast"
+            response["HX-Reswap"] = "outerHTML"
+            return response
+        if not request.htmx:
+            return redirect(reverse("review-pair", args=[pk]) + _query(request.GET))
+        return PairReviewView().render_pair(
+            request, pk, push=True, notice="Decision undone: the pair is yours to decide again."
+        )
 
 
 class ClaimRenewView(RoleRequiredView):
