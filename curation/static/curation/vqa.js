@@ -7,6 +7,7 @@
   'use strict';
   if (window.mmVqa) return;
   window.mmVqa = true;
+  document.documentElement.classList.add('vqa-js');
 
   var currentId = null;
   var pendingId = null;
