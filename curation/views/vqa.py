@@ -27,14 +27,20 @@ REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
 DEFAULT_TYPE = "diagnosis"
 
 
-def _card_context(item: VQAItem, *, error: str = "", typed=None) -> dict:
-    if typed is not None:  # a refused decision comes back as the expert typed it
-        item.question = typed.get("question", item.question)
-        item.answer = typed.get("answer", item.answer)
-        item.typed_reason = typed.get("reason", "")
-        item.typed_note = typed.get("note", "")
-        item.rejecting = typed.get("action") == "reject"
+def _keep_typed(item: VQAItem, error: str, typed) -> None:
+    """A refused decision comes back as the expert typed it, with the reason beside it (on
+    the row in memory only: nothing is saved)."""
+    item.question = typed.get("question", item.question)
+    item.answer = typed.get("answer", item.answer)
+    item.typed_reason = typed.get("reason", "")
+    item.typed_note = typed.get("note", "")
+    item.rejecting = typed.get("action") == "reject"
     item.error = error
+
+
+def _card_context(item: VQAItem, *, error: str = "", typed=None) -> dict:
+    if typed is not None:
+        _keep_typed(item, error, typed)
     return {"item": item, "reasons": vqa_service.REJECT_REASONS.items(), "limits": limits}
 
 
@@ -78,7 +84,7 @@ class VQAPairView(RoleRequiredView):
         claim = vqa_service.hold(request.user, pk)
         for item in page.items:
             if typed is not None and item.pk == typed[0]:
-                _card_context(item, error=error, typed=typed[1])
+                _keep_typed(item, error, typed[1])
         book = request.GET.get("book", "")
         next_query = {"after": pk, **({"book": book} if book else {})}
         context = {

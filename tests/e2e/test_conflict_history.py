@@ -111,7 +111,7 @@ def test_history_times_are_local_and_revert_asks_first(tokyo_page, decided, live
     proposed = page.locator('#timeline > li[data-action="pair.proposed"]')
     proposed.locator("button.revert").click()
     dialog = proposed.locator("dialog")
-    assert dialog.is_visible()
+    assert dialog.is_visible() and dialog.evaluate("d => d.matches(':modal')")
     assert page.evaluate("document.activeElement.className") == "confirm-revert"
     page.keyboard.press("Escape")  # a modal dialog closes on Esc; nothing is reverted
     assert not dialog.is_visible() and Pair.objects.get(pk=pair.pk).status == "edited"
@@ -119,3 +119,29 @@ def test_history_times_are_local_and_revert_asks_first(tokyo_page, decided, live
     dialog.locator("button.confirm-revert").click()
     page.wait_for_selector('#timeline > li[data-action="pair.reverted"]')
     assert Pair.objects.get(pk=pair.pk).status == "proposed"
+
+
+def test_revert_asks_first_even_without_script(browser, decided, live_server, make_user):
+    make_user("cat", "curator", password="pw-for-tests")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "cat")
+        page.fill("#id_password", "pw-for-tests")
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/review/pairs/{decided.pk}/")
+        proposed = page.locator('#timeline > li[data-action="pair.proposed"]')
+        dialog = proposed.locator("dialog")
+        assert not dialog.is_visible()
+        proposed.locator("button.revert").click()
+        assert dialog.is_visible()
+        dialog.locator("button.cancel-revert").click()
+        assert not dialog.is_visible() and Pair.objects.get(pk=decided.pk).status == "edited"
+        proposed.locator("button.revert").click()
+        dialog.locator("button.confirm-revert").click()
+        page.wait_for_selector('#timeline > li[data-action="pair.reverted"]')
+        assert Pair.objects.get(pk=decided.pk).status == "proposed"
+    finally:
+        context.close()

@@ -186,3 +186,30 @@ def test_every_control_has_an_accessible_name(login, page, drafts, live_server):
         assert name, f"a {role} without a name"
     assert sum(role == "textbox" for role, _ in seen) >= 8  # 3 cards x 2, a note, the add form
     assert ("combobox", "Reason for rejecting") in seen
+
+
+def test_without_script_every_form_still_works(browser, drafts, live_server, make_user):
+    make_user("ann", "expert", password="pw-for-tests")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "ann")
+        page.fill("#id_password", "pw-for-tests")
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/review/vqa/pairs/{drafts[0].pair_id}/")
+        card = page.locator(f"#item-{drafts[1].pk}")
+        assert card.locator("select[name=reason]").is_visible()  # no script to unfold it
+        card.locator("select[name=reason]").select_option("trivial")
+        card.locator("button.reject-confirm").click()
+        page.wait_for_load_state()
+        page.locator(f"#item-{drafts[0].pk} button.accept").click()
+        page.wait_for_load_state()
+        assert [VQAItem.objects.get(pk=d.pk).status for d in drafts[:2]] == [
+            "accepted",
+            "rejected",
+        ]
+        assert _ids(page) == [f"item-{d.pk}" for d in drafts]  # same order after reloads
+    finally:
+        context.close()

@@ -62,7 +62,9 @@ def test_revert_is_offered_only_where_it_would_change_something(client, story):
     assert offered == {"pair.proposed"}
     proposed = rows["pair.proposed"]
     assert '<dialog id="revert-' in proposed and 'class="confirm-revert"' in proposed
-    assert 'formmethod="dialog"' in proposed  # Cancel closes it without script
+    # Without script the button still opens it (a popover) and Cancel closes it.
+    assert re.search(r'popovertarget="(revert-\d+)"[^>]*>Revert to this', proposed)
+    assert "popover aria-labelledby" in proposed and 'popovertargetaction="hide"' in proposed
     # The dialog says what the revert changes: from the values now back to the proposal.
     assert "<dt>diagnosis</dt><dd><del>guttate </del>psoriasis</dd>" in proposed
     assert "<dt>status</dt><dd><del>edited</del><ins>proposed</ins></dd>" in proposed

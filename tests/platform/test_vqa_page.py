@@ -163,3 +163,14 @@ def test_a_swapped_card_costs_a_few_queries(setup, client, django_assert_max_num
     with django_assert_max_num_queries(QUERY_BUDGET):
         response = client.post(f"/review/vqa/items/{items[1].pk}/", form, **HTMX)
     assert response.status_code == 200
+
+
+def test_without_htmx_a_refusal_shows_in_its_card_on_the_full_page(setup, client):
+    items, ann = setup
+    client.force_login(ann)
+    form = {"version": 1, "action": "reject", "answer": "Typed here", "reason": ""}
+    response = client.post(f"/review/vqa/items/{items[1].pk}/", form)
+    html = response.content.decode()
+    assert response.status_code == 400 and _card_ids(html) == [i.pk for i in items[:3]]
+    card = html[html.index(f'id="item-{items[1].pk}"') : html.index(f'id="item-{items[2].pk}"')]
+    assert "Choose a reason" in card and "Typed here</textarea>" in card

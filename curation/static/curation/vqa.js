@@ -7,6 +7,7 @@
   'use strict';
   if (window.mmVqa) return;
   window.mmVqa = true;
+  document.documentElement.classList.add('vqa-js');
 
   var currentId = null;
   var pendingId = null;
@@ -120,10 +121,14 @@
     }
   });
 
-  // Refusals (400 invalid, 403, 409 conflict) come back as the card or form to show in place.
+  // A refusal (invalid, too long, held by someone else) comes back as the card or the add
+  // form with its error, a stale decision as the conflict card (HX-Reselect): show them in
+  // place. A whole error page (say a lost session) is not swapped into a card.
   document.addEventListener('htmx:beforeSwap', function (event) {
-    var status = event.detail.xhr.status;
-    if (status === 400 || status === 403 || status === 409 || status === 413) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 400 || xhr.status >= 500) return;
+    var fragment = !/^\s*<!doctype/i.test(xhr.responseText);
+    if (fragment || xhr.getResponseHeader('HX-Reselect')) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
