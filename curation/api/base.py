@@ -35,6 +35,24 @@ def as_int(text: str | None) -> int | None:
     return int(text) if text and _ID.fullmatch(text) else None
 
 
+# A number a request may carry into a query: larger ones are a 400 naming the limit, never an
+# OverflowError from SQLite or an out-of-range error from Postgres (a 500).
+MAX_ID = 10**18 - 1  # what ID_REGEX admits; a bigint holds it
+MAX_SMALL = 2**31 - 1  # versions, counts and seeds live in 32-bit integer columns
+
+
+def id_field(**kwargs):
+    from rest_framework import serializers
+
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def version_field(**kwargs):
+    from rest_framework import serializers
+
+    return serializers.IntegerField(min_value=1, max_value=MAX_SMALL, **kwargs)
+
+
 class IdConverter:
     """``<id:pk>`` in Django URL patterns: an ``int`` that the database can hold."""
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from curation.api.base import RoleScopedViewSet
+from curation.api.base import RoleScopedViewSet, id_field, version_field
 from curation.models import Figure
 from curation.selectors.panels import figure_layout
 from curation.services import panels as panel_service
@@ -25,7 +25,7 @@ def _box():
 
 
 class Versions(serializers.DictField):
-    child = serializers.IntegerField(min_value=1)
+    child = version_field()
 
 
 class PanelRowSerializer(serializers.Serializer):
@@ -61,8 +61,8 @@ class PanelAdjustSerializer(serializers.Serializer):
 
 
 class PanelSplitSerializer(serializers.Serializer):
-    pair = serializers.IntegerField()
-    version = serializers.IntegerField(min_value=1)
+    pair = id_field()
+    version = version_field()
     boxes = serializers.ListField(child=_box(), min_length=2, help_text="the first stays")
     letters = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     subcaptions = serializers.ListField(
@@ -72,7 +72,7 @@ class PanelSplitSerializer(serializers.Serializer):
 
 
 class PanelMergeSerializer(serializers.Serializer):
-    pairs = serializers.ListField(child=serializers.IntegerField(), min_length=2)
+    pairs = serializers.ListField(child=id_field(), min_length=2)
     versions = Versions()
     force = serializers.BooleanField(default=False)
 

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from curation import limits
 from curation import release as pipeline
 from curation.api import serializers as s
-from curation.api.base import RoleScopedAPIView, RoleScopedViewSet
+from curation.api.base import MAX_SMALL, RoleScopedAPIView, RoleScopedViewSet, id_field
 from curation.models import Release, TrainingRun
 from curation.selectors import releases as select
 from curation.services import releases as release_service
@@ -69,17 +69,17 @@ class ReleaseDetailSerializer(serializers.ModelSerializer):
 
 class SplitSerializer(serializers.Serializer):
     rule = serializers.ChoiceField(choices=["figure", "book"], default="figure")
-    seed = serializers.IntegerField(default=0)
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=MAX_SMALL)
     ratios = serializers.DictField(child=serializers.FloatField(min_value=0), required=False)
 
 
 class FilterSerializer(serializers.Serializer):
     statuses = serializers.ListField(child=serializers.CharField(), required=False)
     modalities = serializers.ListField(child=serializers.CharField(), required=False)
-    books = serializers.ListField(child=serializers.IntegerField(), required=False)
+    books = serializers.ListField(child=id_field(), required=False)
     reviewed_from = serializers.DateField(required=False, allow_null=True)
     reviewed_to = serializers.DateField(required=False, allow_null=True)
-    min_reviews = serializers.IntegerField(required=False, min_value=0)
+    min_reviews = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SMALL)
 
 
 class ReleaseCreateSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from curation import limits
+from curation.api.base import id_field, version_field
 from curation.models import Figure, Pair, Panel, Release, Sex, Textbook, TrainingRun, VQAItem
 
 
@@ -174,7 +175,7 @@ class ReviewEventSerializer(serializers.Serializer):
 
 
 class ClaimNextSerializer(serializers.Serializer):
-    textbook = serializers.IntegerField(required=False, allow_null=True)
+    textbook = id_field(required=False, allow_null=True)
     modality = serializers.ChoiceField(
         choices=["clinical", "dermoscopic", "pathological", "other"], required=False
     )
@@ -192,7 +193,7 @@ class PairChangesSerializer(serializers.Serializer):
 
 
 class PairReviewSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = version_field()
     action = serializers.ChoiceField(choices=["accept", "reject"])
     changes = PairChangesSerializer(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
@@ -207,8 +208,8 @@ class PairReviewSerializer(serializers.Serializer):
 
 
 class PairRevertSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
-    event = serializers.IntegerField(min_value=1)
+    version = version_field()
+    event = id_field()
 
 
 class ProjectSettingsSerializer(serializers.Serializer):
@@ -240,14 +241,14 @@ class VQAItemSerializer(serializers.ModelSerializer):
 
 
 class VQAItemCreateSerializer(serializers.Serializer):
-    pair = serializers.IntegerField()
+    pair = id_field()
     question_type = serializers.CharField(max_length=limits.QUESTION_TYPE)
     question = serializers.CharField(max_length=limits.QUESTION)
     answer = serializers.CharField(max_length=limits.ANSWER)
 
 
 class VQAReviewSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = version_field()
     action = serializers.ChoiceField(choices=["accept", "reject"])
     question = serializers.CharField(required=False, max_length=limits.QUESTION)
     answer = serializers.CharField(required=False, max_length=limits.ANSWER)
@@ -262,4 +263,4 @@ class TrainingRunClaimSerializer(serializers.Serializer):
 
 
 class DraftRequestSerializer(serializers.Serializer):
-    pairs = serializers.ListField(child=serializers.IntegerField(), max_length=10000)
+    pairs = serializers.ListField(child=id_field(), max_length=10000)
