@@ -128,3 +128,13 @@ def test_drawing_tool_draws_gold_and_predicted_boxes(tmp_path):
 
     assert near(green, g["bbox"]) and not near(red, g["bbox"])
     assert near(red, pred[0]["bbox"]) and not near(green, pred[0]["bbox"])
+
+
+def test_gold_mentions_read_ligatures_ranges_and_broken_words():
+    from tests.tools.gold_from_annot import cited_numbers
+
+    assert cited_numbers("In \ufb01gure 4 it is shown") == {"4"}  # TeX's fi ligature
+    assert cited_numbers("see Figs. 2\u20134 and Fig. 7") == {"2", "3", "4", "7"}
+    assert cited_numbers("shown in fig- ure 1(c)") == {"1"}
+    assert cited_numbers("Figures 5-6 show") == {"5", "6"}
+    assert cited_numbers("Table 3 and 45 patients") == set()

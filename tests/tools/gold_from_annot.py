@@ -26,6 +26,7 @@ import json
 import re
 import shlex
 import sys
+import unicodedata
 from pathlib import Path
 
 import pymupdf
@@ -120,6 +121,7 @@ REF = re.compile(
 
 def cited_numbers(text: str) -> set[str]:
     """Figure numbers a text cites, with ranges ("2-4", "2 to 4") expanded."""
+    text = unicodedata.normalize("NFKC", text)  # "\ufb01gure": TeX's fi ligature
     text = re.sub(r"(\w)- (\w)", r"\1\2", text)  # "fig- ure" broken over a line
     found: set[str] = set()
     for m in REF.finditer(text):
