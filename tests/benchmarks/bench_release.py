@@ -3,17 +3,16 @@
     make bench-release                       # 1x and 4x scale on Postgres
     .venv/bin/python tests/benchmarks/bench_release.py --scales 1
 
-Seeds a fresh Postgres database (BENCH_DATABASE_URL, default .../mmskin_bench_release) with
-15 books,
-11,000 pairs (x scale), 27,000 VQA items (x scale) and one distinct, incompressible ~100 KB PNG
-per pair, then builds a release in a separate process running the ``release`` queue's task
-function. It reports the build's wall time and CPU time (user + system: less sensitive than
-wall time to other load on the machine), the peak resident memory of that process (getrusage),
-the bytes it read from disk rather than the page cache (getrusage), the archive size, the
-throughput of downloading the archive over loopback from gunicorn with an
-ml_worker token, and the 1-minute load average when the build ended. The build time is also
-printed per 1,000 pairs, and at the end the ratio of the largest scale's to the smallest's
-(a build linear in size gives 1.0; the target is at most 1.3).
+Seeds a fresh Postgres database (BENCH_DATABASE_URL, default .../mmskin_bench_release) with 15
+books, 11,000 pairs (x scale), 27,000 VQA items (x scale) and one distinct, incompressible ~100
+KB PNG per pair, then builds a release in a separate process running the ``release`` queue's
+task function. It reports the build's wall time and CPU time (user + system: less sensitive
+than wall time to other load on the machine), the peak resident memory of that process
+(getrusage), the bytes it read from disk rather than the page cache (getrusage), the archive
+size, the throughput of downloading the archive over loopback from gunicorn with an ml_worker
+token, and the 1-minute load average when the build ended. The build time is also printed per
+1,000 pairs, and at the end the ratio of the largest scale's to the smallest's (a build linear
+in size gives 1.0; the target is at most 1.3).
 Not a test: nothing here asserts a time.
 """
 
