@@ -90,17 +90,25 @@ def render_card(meta: ReleaseMeta, counts: dict[str, Any]) -> str:
         "- `manifest.json`: metadata and the sha256 and size of every file; verify before use.",
         "- `pairs.jsonl`, `vqa.jsonl`, `preferences.jsonl`: the canonical records.",
         "- `images/ab/<sha256>.png`: the images, named by their content.",
-        "- `formats/mmskin/`: MM-Skin `caption.csv` and `VQA.csv`. A text cell that begins "
+        "- `formats/mmskin/`: MM-Skin's CSVs: `caption.csv` (with `diagnosis` and `split`), and "
+        "per split `VQA_<split>.csv` (`image,question,answer`) and `classification_<split>.csv` "
+        "(`image,atributes,categories`, MM-Skin's spelling; categories like `['Melanoma']`; "
+        "pairs without a diagnosis left out). A text cell that begins "
         "with `=`, `+`, `-`, `@`, a tab or a carriage return is written with one leading `'`, "
         "so that a spreadsheet shows it as text instead of running it as a formula (CSV "
         "injection); drop that `'` to get the text back. Numbers (`age`) are not changed. Rows "
         "end in CRLF (RFC 4180), so a line break inside a caption stays in its quoted cell. "
         "The JSON, JSONL and Parquet files hold every text exactly as reviewed.",
-        "- `formats/llava/`: LLaVA conversation JSON per task and split (image folder: the "
-        f'release root; caption prompt: "{CAPTION_PROMPT}").',
+        "- `formats/llava/`: LLaVA conversation JSON per task and split, and `<split>.json` "
+        "with both tasks (image folder: the release root; caption prompt: "
+        f'"{CAPTION_PROMPT}").',
         "- `formats/sharegpt/`: ShareGPT JSON and a LLaMA-Factory `dataset_info.json` "
-        "(set `dataset_dir` to this folder; `mmskin_dpo_*` entries have `ranking: true`).",
-        "- `formats/hf/`: Parquet with embedded images for Hugging Face `datasets`.",
+        "(set `dataset_dir` to this folder and `media_dir` to the release root; `mmskin_dpo_*` "
+        "entries have `ranking: true`).",
+        "- `formats/hf/`: Parquet with embedded images for Hugging Face `datasets` (3.x or "
+        "newer): the `default` config (pairs with their VQA items) and `preferences` "
+        "(`images`, `prompt`, `chosen`, `rejected` in TRL's conversational format); splits "
+        "`train`, `validation`, `test`.",
         "",
         "## Licence and use",
         "",

@@ -151,7 +151,7 @@ def test_trl_dpo_trainer_tokenises_a_batch_of_the_preferences(release, tmp_path)
     save_tiny("llava", model_dir, texts)  # a checkpoint on disk, loaded by path like a real one
     args = DPOConfig(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, report_to=[],
-        use_cpu=True, max_length=None, dataloader_num_workers=0, remove_unused_columns=False,
+        use_cpu=True, max_length=None, dataloader_num_workers=0,
     )  # fmt: skip
     # No user code between the release and the trainer: the config as loaded, the model and
     # its processor by path.
