@@ -154,3 +154,19 @@ def test_the_page_undoes_in_place_and_says_why_it_cannot(client, book, experts):
     again = client.post(f"/review/pairs/{pairs[0].pk}/undo/", {"event": event.pk}, headers=hx)
     assert again.status_code == 409 and again["HX-Retarget"] == "#toast"
     assert "can no longer be undone" in again.content.decode()
+
+
+def test_an_invalid_in_place_decision_comes_back_with_its_reason_and_the_typed_values(
+    client, book, experts
+):
+    pair = make_pairs(book, 1)[0]
+    client.force_login(experts[0])
+    url = client.get("/review/next/")["Location"]
+    form = {"action": "accept", "version": 1, "text": pair.text, "age": "140", "diagnosis": "x"}
+    response = client.post(url, form, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 400 and "<html" not in html  # the part, swapped in place
+    assert 'id="review-error"' in html and "between 0 and 120" in html
+    assert 'value="140"' in html and "HX-Push-Url" not in response  # same pair, as typed
+    pair.refresh_from_db()
+    assert pair.status == "proposed" and pair.age == 40
