@@ -721,12 +721,7 @@ def undo_decision(pair_id: int, user, *, event_id: int) -> Pair:
     """
     require_role(user, REVIEWERS, "review")
     with transaction.atomic():
-        pair = (
-            Pair.objects.select_for_update()
-            .select_related("reviewed_by")
-            .filter(pk=pair_id)
-            .first()
-        )
+        pair = Pair.objects.select_for_update().filter(pk=pair_id).first()
         if pair is None:
             raise ServiceError("not_found", f"Pair {pair_id} does not exist.", status=404)
         event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
