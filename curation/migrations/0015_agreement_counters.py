@@ -1,4 +1,5 @@
-"""Agreement counters: count tables kappa is computed from, kept by the review service.
+"""Agreement counters: count tables kappa is computed from, kept by the review service; and
+two indexes on reviews that the dashboard's throughput and timing read.
 
 The counters start from the reviews already stored (the same computation as
 ``manage.py rebuild_agreement``), so the dashboard's kappas do not change at the upgrade.
@@ -51,6 +52,18 @@ class Migration(migrations.Migration):
             options={
                 'constraints': [models.UniqueConstraint(fields=('item_type', 'item_id'), name='agreement_item_uniq')],
             },
+        ),
+        migrations.AddIndex(
+            model_name="review",
+            index=models.Index(fields=["created_at", "expert"], name="review_day_expert_idx"),
+        ),
+        migrations.AddIndex(
+            model_name="review",
+            index=models.Index(
+                condition=models.Q(("seconds__isnull", False)),
+                fields=["expert", "seconds"],
+                name="review_timed_idx",
+            ),
         ),
         migrations.RunPython(build, migrations.RunPython.noop),
     ]

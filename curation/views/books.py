@@ -6,11 +6,13 @@ import mimetypes
 
 from django.contrib import messages
 from django.core.files.storage import default_storage
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from curation.models import Textbook
+from curation.models import Pair, Textbook
+from curation.selectors import dashboard as progress_select
 from curation.selectors import textbooks as select
 from curation.services import textbooks as textbook_service
 from curation.services.errors import ServiceError
@@ -38,7 +40,10 @@ class BookListView(RoleRequiredView):
     template = "books/list.html"
 
     def get(self, request, *, error: ServiceError | None = None, status: int = 200):
-        context = {"books": select.textbooks()[:200], "error": error}
+        books = select.textbooks().annotate(
+            to_review=Count("pairs", filter=Q(pairs__status=Pair.Status.PROPOSED))
+        )[:200]
+        context = {"books": books, "error": error, "queue": reverse("review-next")}
         return render(request, self.template, context, status=status)
 
     def post(self, request):
@@ -80,6 +85,8 @@ class BookDetailView(RoleRequiredView):
             "book": book,
             "figures": select.figures_of(book.pk)[:500],
             "counts": select.pair_counts(book.pk),
+            "modalities": progress_select.progress(book.pk),
+            "queue": reverse("review-next"),
         }
         return render(request, "books/detail.html", context)
 

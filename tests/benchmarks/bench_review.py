@@ -42,7 +42,7 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 
 
-def setup_django(db_url: str, var_dir: Path) -> None:
+def setup_django(db_url: str, var_dir: Path, reuse: bool = False) -> None:
     os.environ.update(
         DATABASE_URL=db_url,
         SECRET_KEY="bench-only-not-a-secret-but-long-enough-for-the-start-up-check",
@@ -55,8 +55,10 @@ def setup_django(db_url: str, var_dir: Path) -> None:
 
     base, name = db_url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not (reuse and exists):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     import django
 
     django.setup()
@@ -115,6 +117,16 @@ def seed(books: int, pairs: int, vqa: int, experts: int, start: int = 0) -> list
         user.groups.add(group)
         names.append(name)
     return names
+
+
+def seed_experts(count: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    group, _ = Group.objects.get_or_create(name="expert")
+    for e in range(count):
+        user, _ = get_user_model().objects.get_or_create(username=f"expert{e}")  # no password
+        user.groups.add(group)
 
 
 def queries_per_request(username: str) -> dict[str, int]:
@@ -261,7 +273,8 @@ def seed_reviews(expert_ids: list[int]) -> int:
         cursor.execute(
             """
             INSERT INTO curation_review (item_type, item_id, textbook_id, expert_id, decision,
-                                         modality, values, adjudication, seconds, created_at)
+                                         modality, values, adjudication, independent, seconds,
+                                         created_at)
             SELECT 'pair', p.id, p.textbook_id,
                    (%(experts)s::bigint[])[1 + (p.id + 7 * k) %% %(n)s],
                    CASE WHEN (CASE WHEN random() < 0.1 THEN random() < 0.2
@@ -272,7 +285,7 @@ def seed_reviews(expert_ids: list[int]) -> int:
                              [1 + floor(random() * 3)::int]
                         WHEN (p.id * 31) %% 10 < 7 THEN 'clinical'
                         WHEN (p.id * 31) %% 10 < 9 THEN 'dermoscopic' ELSE 'pathological' END,
-                   '{}'::jsonb, false, 5 + random() * 60,
+                   '{}'::jsonb, false, true, 5 + random() * 60,
                    now() - random() * interval '30 days'
             FROM curation_pair p
             CROSS JOIN generate_series(0, 2) AS k
@@ -298,7 +311,7 @@ def seed_reviews(expert_ids: list[int]) -> int:
     return added
 
 
-def dashboard_at_scale(items: int) -> None:
+def dashboard_at_scale(items: int, reuse: bool = False) -> None:
     """Grow the database to ``items`` pairs with reviews and time the curator dashboard."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -313,7 +326,7 @@ def dashboard_at_scale(items: int) -> None:
 
     t0 = time.perf_counter()
     missing = items - Pair.objects.count()
-    if missing > 0:
+    if missing > 0 and not (reuse and Review.objects.exists()):
         books = max(1, round(missing / 733))
         seed(books, missing, missing, 0, start=2000)
     experts = list(
@@ -322,8 +335,14 @@ def dashboard_at_scale(items: int) -> None:
         .order_by("id")
         .values_list("id", flat=True)[:20]
     )
-    seed_reviews(experts)
-    curator = get_user_model().objects.create_user("curator0", password="bench-pw")
+    if not (reuse and Review.objects.exists()):
+        seed_reviews(experts)
+    from curation.services import agreement_counts
+
+    t1 = time.perf_counter()
+    agreement_counts.rebuild()  # the reviews were bulk-loaded past the service that keeps them
+    print(f"agreement counters rebuilt in {time.perf_counter() - t1:.1f}s")
+    curator = get_user_model().objects.get_or_create(username="curator0")[0]
     curator.groups.add(Group.objects.get_or_create(name="curator")[0])
     multi = Review.objects.values("item_id").annotate(n=Count("id")).filter(n__gte=2).count()
     print(
@@ -351,6 +370,7 @@ def dashboard_at_scale(items: int) -> None:
         "throughput": dashboard.throughput,
         "median seconds": dashboard.median_seconds,
         "agreement": dashboard.agreement,
+        "agreement from scratch": dashboard.agreement_from_reviews,
         "vqa progress": drafting.vqa_progress,
     }
     cells = []
@@ -386,6 +406,14 @@ def main() -> None:
     parser.add_argument(
         "--dashboard-items", type=int, default=100_000, help="0 skips the dashboard phase"
     )
+    parser.add_argument(
+        "--reuse-db", action="store_true",
+        help="with --dashboard-only: keep a database an earlier run seeded (quicker reruns)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dashboard-only", action="store_true",
+        help="skip the review load: seed 20 experts, grow to --dashboard-items, time the dashboard",
+    )  # fmt: skip
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="mmskin-bench-review-"))
@@ -393,7 +421,11 @@ def main() -> None:
     db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     if not db_url.startswith("postgres"):
         raise SystemExit("bench-review needs Postgres: set DATABASE_URL=postgresql://...")
-    setup_django(db_url, var_dir)
+    setup_django(db_url, var_dir, reuse=args.dashboard_only and args.reuse_db)
+    if args.dashboard_only:
+        seed_experts(20)
+        dashboard_at_scale(args.dashboard_items or 100_000, reuse=args.reuse_db)
+        return
     t0 = time.perf_counter()
     n = lambda x: int(x * args.scale)  # noqa: E731
     users = seed(15, n(11_000), n(27_000), 20)
