@@ -74,7 +74,10 @@ def reading_order(boxes: list[Box]) -> list[int]:
 
 
 def is_margin(block: Block, page: PageData) -> bool:
-    return block.bbox[3] < MARGIN_BAND or block.bbox[1] > page.height - MARGIN_BAND
+    """A running head, footer or folio: in the edge band, or found so by the reader."""
+    return (
+        block.furniture or block.bbox[3] < MARGIN_BAND or block.bbox[1] > page.height - MARGIN_BAND
+    )
 
 
 def is_panel_letter(block: Block) -> bool:
@@ -255,6 +258,7 @@ def vector_groups(page: PageData) -> list[Group]:
             continue
         if any(_covered(box, im.bbox) > 0.2 for im in page.images):
             continue
+        box = _outside_caption(box, page)
         prose = False
         grown = box
         for b in page.blocks:
@@ -272,6 +276,21 @@ def vector_groups(page: PageData) -> list[Group]:
         pl = Placement(grown, 0, 0, 0, vector=True)
         out.append(Group([pl], grown))
     return out
+
+
+def _outside_caption(box: Box, page: PageData) -> Box:
+    """A drawing framed together with its caption (a rule box around figure and caption, as
+    BMC and Springer set them) ends where the caption starts: the part of the box on the far
+    side of a label block inside it."""
+    for b in page.blocks:
+        if not parse_label(b.text) or _covered(b.bbox, box) <= 0.5:
+            continue
+        cy = (b.bbox[1] + b.bbox[3]) / 2
+        if cy > (box[1] + box[3]) / 2:
+            box = (box[0], box[1], box[2], min(box[3], b.bbox[1] - 0.5))
+        else:
+            box = (box[0], max(box[1], b.bbox[3] + 0.5), box[2], box[3])
+    return box
 
 
 def _covered(a: Box, b: Box) -> float:
@@ -326,10 +345,12 @@ def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
         # Captions broken into several blocks: absorb continuation blocks of the same style.
         for k in range(i + 1, len(blocks)):
             nb = blocks[k]
-            if k in used or parse_label(nb.text) or is_panel_letter(nb):
+            if k in used or parse_label(nb.text) or is_panel_letter(nb) or is_margin(nb, page):
                 break
             if abs(nb.size - b.size) > 0.3 or nb.bbox[1] - box[3] > 0.8 * b.size:
                 break
+            if nb.bbox[1] < box[3] - 0.5 * b.size:
+                break  # a caption runs down the page; a block above it is something else
             if overlap(nb.bbox[0], nb.bbox[2], box[0], box[2]) <= 0:
                 break
             members.append(nb)
@@ -487,9 +508,10 @@ def _split_rows(group: Group, captions: list[Caption]) -> list[Group]:
 
 
 def pair(
-    groups: list[Group], captions: list[Caption]
+    groups: list[Group], captions: list[Caption], page: PageData | None = None
 ) -> tuple[list[Pairing], list[Group], list[Caption]]:
-    """Greedy nearest-first matching of image groups to caption blocks on one page."""
+    """Greedy nearest-first matching of image groups to caption blocks on one page; with the
+    `page`, each figure then takes in the short texts set around it (`grow_with_labels`)."""
     groups = [part for g in groups for part in split_by_captions(g, captions)]
     options: list[tuple[float, int, int, str]] = []
     for gi, g in enumerate(groups):
@@ -511,9 +533,74 @@ def pair(
         taken_c.add(ci)
         pairs.append(Pairing(groups[gi], captions[ci], pos))
     pairs.sort(key=lambda p: (p.group.bbox[1], p.group.bbox[0]))
+    if page is not None:
+        boxes = [g.bbox for g in groups]
+        for p in pairs:
+            grow_with_labels(p, page, [b for b in boxes if b != p.group.bbox], captions)
     left_g = [g for i, g in enumerate(groups) if i not in taken_g]
     left_c = [c for i, c in enumerate(captions) if i not in taken_c]
     return pairs, left_g, left_c
+
+
+GROW_GAP = 8.0  # farthest a label (axis title, tick, legend, panel letter) sits from its figure
+GROW_WORDS = 6  # longest text taken as a figure's label; small type may run longer
+SMALL_WORDS = 14
+
+
+def grow_with_labels(
+    p: Pairing, page: PageData, others: list[Box], captions: list[Caption]
+) -> None:
+    """Take into the figure's box the short texts set on or just around it: axis titles and
+    ticks, legends, panel letters, a forest plot's study column. They are text, not image,
+    so the image or drawing alone leaves them out.
+
+    A text qualifies when it is short (or set smaller than the body and not long), lies
+    within GROW_GAP of the figure box grown so far, belongs to no caption, is no running head
+    or label block, and touches no other figure. A lone vector figure's panel grows with it.
+    Panel letters beside photographs are left out: they are read as letters, not cropped.
+    """
+    size = body_size(page)
+    in_caption = {id(b) for c in captions for b in c.blocks}
+    box = p.group.bbox
+    drawing = is_vector(p.group)
+    pending = [
+        b
+        for b in page.blocks
+        if id(b) not in in_caption
+        and not is_margin(b, page)
+        # Letters set beside photographs name the panels (`panel_letters_in_image`); the
+        # crop is the photographs. A drawing's letters are part of the drawing.
+        and (drawing or not is_panel_letter(b))
+        and not parse_label(b.text)
+        and _label_like(b, size)
+        and not any(intersects(b.bbox, o, 0.5) for o in others)
+    ]
+    grew = True
+    while grew:
+        grew = False
+        for b in list(pending):
+            if intersects(b.bbox, box, GROW_GAP):
+                new = union(box, b.bbox)
+                if any(intersects(new, o) for o in others):
+                    pending.remove(b)
+                    continue
+                box = new
+                pending.remove(b)
+                grew = True
+    if box == p.group.bbox:
+        return
+    panels = p.group.panels
+    if len(panels) == 1 and panels[0].vector:
+        panels = [Placement(box, 0, 0, 0, vector=True)]
+    p.group = Group(panels, box)
+
+
+def _label_like(b: Block, body: float) -> bool:
+    words = len(b.text.split())
+    if words <= GROW_WORDS:
+        # A bold heading set larger than the body ("2.3 Results") is no label.
+        return not (b.spans[0].bold and b.size > body + 0.5)
+    return words <= SMALL_WORDS and b.size < body - 0.5
 
 
 def absorb_panels(pairs: list[Pairing], left: list[Group], page: PageData, wanted) -> list[Group]:

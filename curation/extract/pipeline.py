@@ -58,6 +58,7 @@ from .reader import (
     Sections,
     apply_hyphenation,
     check_images,
+    mark_running_heads,
     read_blocks,
     read_drawings,
     read_images,
@@ -274,7 +275,7 @@ def _caption_letters(p: Pairing) -> int:
 def _analyse_page(pd: PageData, style: Style | None = None):
     groups, _ = drop_tables(pd, group_images(pd) + vector_groups(pd))
     caps = find_captions(pd, style)
-    pairs, left_groups, left_caps = pair(groups, caps)
+    pairs, left_groups, left_caps = pair(groups, caps, pd)
     # A drawing is a figure only when a caption was assigned to it; the rest is decoration.
     left_groups = [g for g in left_groups if not is_vector(g)]
     left_groups = absorb_panels(pairs, left_groups, pd, _caption_letters)
@@ -332,6 +333,7 @@ def _extract_range(
     cited_in: dict[str, list[str]] = {}
     datas = [read_page(doc, n, checked) for n in range(first_page, last_page + 1)]
     apply_hyphenation(datas)
+    mark_running_heads(datas)
     style = learn_caption_style([d for d in datas if not is_scanned(d)])
     for pd in datas:
         number = pd.number
@@ -510,6 +512,7 @@ def link_book(
                 )
             )
         apply_hyphenation(datas)
+        mark_running_heads(datas)
         style = learn_caption_style([d for d in datas if not is_scanned(d)])
         for pd in datas:
             number = pd.number

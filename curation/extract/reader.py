@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pymupdf
 
+from .annotate import parse_label
 from .errors import PdfError
 from .model import Box
 
@@ -40,6 +41,8 @@ class Block:
     text: str
     lines: list[str]
     spans: list[Span]
+    # A running head, footer or folio (see `mark_running_heads`): never part of a caption.
+    furniture: bool = False
 
     @property
     def first_font(self) -> tuple[str, float, bool]:
@@ -389,6 +392,63 @@ def _paragraphs(lines: list[dict], boxes: list[pymupdf.Rect]) -> list[list[dict]
     return out
 
 
+HEAD_BAND = 0.085  # share of the page height at top and bottom where running heads sit
+_DIGITS = re.compile(r"\d+")
+
+
+def _head_key(block: Block) -> str:
+    return _DIGITS.sub("#", " ".join(block.text.lower().split()))[:60]
+
+
+def mark_running_heads(pages: list[PageData]) -> None:
+    """Flag running heads, footers and folios as `furniture`.
+
+    Journals set the running head in the caption's own font, and MuPDF may emit it right after
+    a caption, so position alone ("inside 50 pt of the edge") misses the ones set lower and
+    the caption absorbs them. A block is furniture when it sits in the top or bottom band of
+    the page and either recurs (digits aside) at about the same height on another page, or is
+    a single line with nothing between it and the page edge and a clear gap to the text next
+    to it. A block that starts with a figure label is never furniture.
+    """
+    seen: dict[str, list[tuple[int, float]]] = {}
+    for pd in pages:
+        for b in pd.blocks:
+            if _in_band(b, pd):
+                seen.setdefault(_head_key(b), []).append((pd.number, b.bbox[1]))
+    for pd in pages:
+        for b in pd.blocks:
+            if not _in_band(b, pd) or parse_label(b.text):
+                continue
+            others = [y for n, y in seen.get(_head_key(b), []) if n != pd.number]
+            if any(abs(y - b.bbox[1]) < 6 for y in others) or _outermost(b, pd):
+                b.furniture = True
+
+
+def _in_band(b: Block, pd: PageData) -> bool:
+    band = HEAD_BAND * pd.height
+    return b.bbox[3] <= band or b.bbox[1] >= pd.height - band
+
+
+def _outermost(b: Block, pd: PageData) -> bool:
+    """At most two rows of text (a journal name over a URL, a folio beside them) with no text
+    between them and the nearer page edge, set apart from the rest."""
+    if b.bbox[3] - b.bbox[1] > 2.6 * (b.size or 10.0):
+        return False
+    top = b.bbox[3] <= HEAD_BAND * pd.height
+    gap = 1.2 * (b.size or 10.0)
+    for o in pd.blocks:
+        if o is b or not o.text.strip():
+            continue
+        if (top and o.bbox[1] < b.bbox[1] - 1) or (not top and o.bbox[3] > b.bbox[3] + 1):
+            if o.bbox[3] <= HEAD_BAND * pd.height or o.bbox[1] >= pd.height * (1 - HEAD_BAND):
+                continue  # another item of the same running head line (folio, journal name)
+            return False
+        dist = o.bbox[1] - b.bbox[3] if top else b.bbox[1] - o.bbox[3]
+        if -1 < dist < gap and o.bbox[0] < b.bbox[2] and b.bbox[0] < o.bbox[2]:
+            return False  # the page's text runs on right after it: body, not a head
+    return True
+
+
 def read_images(
     page: pymupdf.Page, *, xrefs: bool = True, matrix: pymupdf.Matrix | None = None
 ) -> list[Placement]:
@@ -425,9 +485,11 @@ def read_images(
 
 
 def _invisible(path: dict) -> bool:
-    """A path that paints nothing a reader sees: white (or transparent) fill, no stroke."""
-    stroked = path.get("color") is not None and (path.get("width") or 0) > 0
-    if "s" in (path.get("type") or "") and stroked:
+    """A path that paints nothing a reader sees: white (or transparent) fill, no stroke or a
+    white one."""
+    color = path.get("color")
+    stroked = color is not None and (path.get("width") or 0) > 0
+    if "s" in (path.get("type") or "") and stroked and not all(c >= 0.99 for c in color):
         return False
     fill = path.get("fill")
     if fill is None or (path.get("fill_opacity") or 1.0) <= 0.01:
@@ -442,6 +504,40 @@ def _frames_prose(rect: pymupdf.Rect, prose: list[Box]) -> bool:
         if not inter.is_empty and abs(inter) > 0.5 * abs(pymupdf.Rect(b)):
             return True
     return False
+
+
+CLIP_CHECK = 0.15  # a path this large (share of the page) may be clipped to far less
+
+
+def _clipped(items: list[dict]) -> list[dict]:
+    """Paths of `get_drawings(extended=True)` with each box cut to the clip in force.
+
+    An imported figure often carries its own page frame or background, clipped by the host to
+    the figure's area; unclipped, its box spans the neighbouring figure and the running head,
+    and the two figures side by side cluster into one. Paths clipped away entirely are gone.
+    """
+    stack: list[tuple[int, pymupdf.Rect]] = []
+    out = []
+    for it in items:
+        level = it.get("level", 0)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        kind = it.get("type")
+        if kind in ("clip", "group"):
+            scissor = it.get("scissor")
+            rect = pymupdf.Rect(scissor) if kind == "clip" and scissor else None
+            if stack:
+                rect = stack[-1][1] if rect is None else rect & stack[-1][1]
+            if rect is not None:
+                stack.append((level, rect))
+            continue
+        if stack:
+            r = pymupdf.Rect(it["rect"]) & stack[-1][1]
+            if r.is_empty and (r.width <= 0 and r.height <= 0):
+                continue
+            it = dict(it, rect=r)
+        out.append(it)
+    return out
 
 
 def read_drawings(
@@ -462,7 +558,10 @@ def read_drawings(
     frame = reading_rect(page, m)
     area = frame.width * frame.height
     paths = []
-    for p in page.get_drawings():
+    drawn = page.get_drawings()
+    if any(abs(p["rect"]) > CLIP_CHECK * area for p in drawn):
+        drawn = _clipped(page.get_drawings(extended=True))
+    for p in drawn:
         if _invisible(p) or abs(p["rect"]) > FULL_PAGE_FRACTION * area:
             continue
         r = p["rect"] * turn if turn is not None else p["rect"]

@@ -1,0 +1,92 @@
+"""Failure classes of #11 on pages cut from real PDFs (tests/data/real/pages/, provenance in
+provenance.json). Each page was cut with PyMuPDF (`insert_pdf` of that page alone), so the
+producer's objects are kept; every gold box here was checked on a render of the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curation.extract import extract_book
+
+PAGES = Path(__file__).resolve().parents[1] / "data" / "real" / "pages"
+
+
+def iou(a, b) -> float:
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area if area > 0 else 0.0
+
+
+def contains(outer, inner, pad: float = 0.5) -> bool:
+    return (
+        outer[0] - pad <= inner[0]
+        and outer[1] - pad <= inner[1]
+        and inner[2] <= outer[2] + pad
+        and inner[3] <= outer[3] + pad
+    )
+
+
+@pytest.fixture(scope="module")
+def figures():
+    cache: dict[str, list] = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = extract_book(PAGES / name)
+        return cache[name]
+
+    return get
+
+
+def by_label(figs) -> dict:
+    return {f.label: f for f in figs}
+
+
+def test_running_head_in_caption_font_does_not_end_the_caption(figures):
+    """Class 1. BMC (Acrobat Distiller): MuPDF emits the running head, set in the caption's
+    font at 52 pt from the top, right after the caption; the caption swallowed it, spanned the
+    page and the framed flow chart found no caption at all. Class 5 on the same page: the rule
+    box around flow chart and caption ends where the caption starts."""
+    figs = figures("bmc_example2_p7.pdf")
+    assert [f.label for f in figs] == ["1"]
+    f = figs[0]
+    assert f.caption == "Figure 1 Patient flow pattern at the medical department, June 2010."
+    assert f.caption_bbox[1] > 240 and f.caption_bbox[3] < 263
+    assert iou(f.bbox, (56.7, 90.0, 290.6, 243.3)) > 0.9
+    assert f.modality == "other"  # a flow chart drawn as paths
+
+
+def test_side_by_side_vector_figures_with_captions_on_one_line(figures):
+    """Class 2. Quartz: two drawn figures side by side, captions on one baseline. An imported
+    plot's clipped-away page frame joined both drawings (and the running-head rule) into one
+    cluster, which took the second caption only."""
+    figs = by_label(figures("quartz_bagnell11_p7.pdf"))
+    assert set(figs) == {"1", "2"}
+    assert figs["1"].caption == "Figure 1. A visualization of the routing game."
+    assert figs["2"].caption == (
+        "Figure 2. Prediction error (log-loss) as a function of number of observations."
+    )
+    assert iou(figs["1"].bbox, (57.0, 69.0, 288.0, 245.0)) > 0.9
+    assert iou(figs["2"].bbox, (307.5, 68.5, 540.5, 234.5)) > 0.9
+    assert figs["1"].bbox[2] < 300 < figs["2"].bbox[0]
+
+
+def test_axis_titles_and_ticks_belong_to_the_plot(figures):
+    """Class 6. The y-axis title "Logloss" and the x-axis title "Number of observations" are
+    text outside the drawn plot; they are part of the figure."""
+    fig = by_label(figures("quartz_bagnell11_p7.pdf"))["2"]
+    assert contains(fig.bbox, (308.0, 131.0, 316.5, 158.0))  # "Logloss"
+    assert contains(fig.bbox, (402.5, 226.5, 485.0, 233.5))  # "Number of observations"
+    assert fig.bbox[3] < fig.caption_bbox[1]
+    assert contains(fig.panels[0].bbox, (308.0, 131.0, 316.5, 158.0))
+
+
+def test_mentions_on_real_pages(figures):
+    """Class 9: body citations found, the caption's own label not among them."""
+    figs = by_label(figures("quartz_bagnell11_p7.pdf"))
+    assert [m.text.startswith("Figure") for m in figs["1"].mentions] == [False]
+    assert len(figs["2"].mentions) == 2
+    assert all("routing game" not in m.text for m in figs["1"].mentions)
