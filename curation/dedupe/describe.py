@@ -101,7 +101,8 @@ def describe_image(image: Image.Image) -> Descriptor:
     grey = image.convert("L")
     phash, dhash, colour = [], [], b""
     for cut in FRAMINGS:
-        box = (round(w * cut), round(h * cut), max(1, round(w * (1 - cut))), max(1, round(h * (1 - cut))))  # fmt: skip
+        right, bottom = max(1, round(w * (1 - cut))), max(1, round(h * (1 - cut)))
+        box = (round(w * cut), round(h * cut), right, bottom)
         sub = grey.crop(box).resize((32, 32), Image.Resampling.BOX)
         phash.append(_bits(imagehash.phash(sub)))
         dhash.append(_bits(imagehash.dhash(sub)))

@@ -219,7 +219,8 @@ def main() -> None:
     print(
         f"corpus: {len(crops)} crops from {len(kinds)} originals "
         f"({sum(k == 'real' for k in kinds)} real, the rest drawn: "
-        f"{dict(Counter(k for k in kinds if k != 'real'))}), made in {time.perf_counter() - t0:.1f} s"
+        f"{dict(Counter(k for k in kinds if k != 'real'))}), "
+        f"made in {time.perf_counter() - t0:.1f} s"
     )
     chosen = Thresholds()
     result = run(crops, truth, chosen)
