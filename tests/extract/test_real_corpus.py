@@ -138,3 +138,64 @@ def test_gold_mentions_read_ligatures_ranges_and_broken_words():
     assert cited_numbers("shown in fig- ure 1(c)") == {"1"}
     assert cited_numbers("Figures 5-6 show") == {"5", "6"}
     assert cited_numbers("Table 3 and 45 patients") == set()
+
+
+def _gold(doc_id: str) -> list[dict]:
+    return json.loads((REAL / "gold" / f"{doc_id}.json").read_text())["figures"]
+
+
+def test_real_benchmark_scores_gold_against_itself_as_perfect():
+    from tests.benchmarks.bench_real import score_doc
+
+    gold = _gold("clinsci")
+    res = score_doc(gold, [dict(f, label=f["label"].split()[-1]) for f in gold])  # "7" = "Figure 7"
+    assert {m: s.prf()[2] for m, s in res["scores"].items()} == {
+        "figure": 1.0,
+        "pair": 1.0,
+        "panel": 1.0,
+        "mention": 1.0,
+    }
+    assert res["caption"] == [len(gold), len(gold)] and res["misses"] == []
+
+
+def test_real_benchmark_counts_each_kind_of_miss():
+    from tests.benchmarks.bench_real import score_doc
+
+    gold = _gold("clinsci")
+    fig6 = next(f for f in gold if f["label"] == "Figure 6")
+    x0, y0, x1, y1 = fig6["bbox"]
+    pred = [
+        dict(fig6, bbox=[x0, y0, (x0 + x1) / 2, y1]),  # half the figure: not found
+        dict(gold[0], caption="Figure 1 Structure"),  # found, caption cut short
+        dict(gold[-1], panels=[dict(p, letter=None) for p in gold[-1]["panels"]]),  # no letters
+    ]
+    res = score_doc(gold, pred)
+    s = res["scores"]
+    assert (s["figure"].tp, s["figure"].fp, s["figure"].fn) == (2, 1, len(gold) - 2)
+    assert (s["pair"].tp, s["pair"].fp) == (1, 2)
+    assert s["panel"].tp == 1  # Figure 1's single panel; Figure 7's A and B are missed
+    assert {"box_too_small_or_large", "caption_text", "not_found"} <= set(res["misses"])
+
+
+def test_real_benchmark_reads_tuned_on_lines(tmp_path, monkeypatch):
+    from tests.benchmarks import bench_real
+
+    (tmp_path / "TUNED_ON.md").write_text(
+        "# x\n- baseline: nothing | tuned on: (none)\n"
+        "- abc123: running heads | tuned on: plos-wheat, iop-ees\n"
+    )
+    monkeypatch.setattr(bench_real, "REAL", tmp_path)
+    assert bench_real.tuned_on() == {"baseline": [], "abc123": ["plos-wheat", "iop-ees"]}
+
+
+def test_real_benchmark_counts_a_crash_as_every_figure_missed(monkeypatch):
+    from tests.benchmarks import bench_real
+
+    def crash(*args, **kwargs):
+        raise ValueError("cannot drop alpha")
+
+    monkeypatch.setattr("curation.extract.extract_book", crash)
+    rows = bench_real.run_real(72, only=["gao-cyber"])
+    r = rows["gao-cyber"]
+    assert r["error"] == "ValueError: cannot drop alpha"
+    assert r["scores"]["figure"].fn == 2 and r["misses"] == ["extractor_error"] * 2
