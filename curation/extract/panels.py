@@ -57,12 +57,16 @@ def split_composite(doc: pymupdf.Document, xref: int, bbox: Box) -> list[Box]:
     """Panels of a composite image in page coordinates, in reading order; [] when not one."""
     try:
         pix = pymupdf.Pixmap(doc, xref)
-    except Exception:
+        if pix.colorspace is None:
+            # A stencil mask (/ImageMask): alpha only, no picture of its own to cut. Dropping
+            # its alpha raised "cannot drop alpha for 'NULL' colorspace" and failed the book.
+            return []
+        if pix.alpha:
+            pix = pymupdf.Pixmap(pix, 0)
+        if pix.n != 3:
+            pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    except (RuntimeError, ValueError):
         return []
-    if pix.alpha:
-        pix = pymupdf.Pixmap(pix, 0)
-    if pix.n != 3:
-        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     arr = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)[:, : pix.width * 3]
     gray = arr.reshape(pix.height, pix.width, 3).min(axis=2)
     # Trim white margins around the whole composite, then cut along the gutters.
