@@ -36,7 +36,8 @@ class GuidelinesView(RoleRequiredView):
         except ValueError:
             return self.get(request, error="The form is out of date; reload it.", status=400)
         try:
-            update_guideline(request.user, kind, code, request.POST.get("text", ""), version=version)
+            text = request.POST.get("text", "")
+            update_guideline(request.user, kind, code, text, version=version)
         except ServiceError as exc:
             return self.get(
                 request,

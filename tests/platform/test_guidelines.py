@@ -42,7 +42,11 @@ def test_a_stale_edit_is_refused_and_names_who_changed_it(make_user):
 
 @pytest.mark.parametrize(
     "kind,code,text,status",
-    [("modality", "xray", "x", 404), ("flag", "face", "   ", 400), ("flag", "face", "x" * 5001, 400)],
+    [
+        ("modality", "xray", "x", 404),
+        ("flag", "face", "   ", 400),
+        ("flag", "face", "x" * 5001, 400),
+    ],
 )
 def test_bad_edits_are_refused_and_store_nothing(make_user, kind, code, text, status):
     cat = make_user("cat", CURATOR)
