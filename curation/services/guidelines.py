@@ -17,9 +17,7 @@ def update_guideline(actor, kind: str, code: str, text: str, *, version: int) ->
     """Replace one definition; ``version`` is what the editor loaded (0 for the default)."""
     require_role(actor, frozenset({CURATOR, ADMIN}), "edit the guidelines")
     if kind not in DEFAULTS or code not in {str(c) for c in DEFAULTS[kind]}:
-        raise ServiceError(
-            "unknown", f"There is no {kind!r} entry called {code!r}.", status=404
-        )
+        raise ServiceError("unknown", f"There is no {kind!r} entry called {code!r}.", status=404)
     text = (text or "").strip()
     if not text:
         raise ServiceError("invalid", "A guideline cannot be empty; edit it instead.")

@@ -13,7 +13,7 @@ _ROLE_PLURALS = {"expert": "experts", "curator": "curators", "ml_worker": "ML wo
 
 
 def roles_only(allowed: frozenset[str]) -> str:
-    """"curators only": the reason a 403 page gives, named from the view's own role list.
+    """ "curators only": the reason a 403 page gives, named from the view's own role list.
 
     Admins hold every role, so they are named only where no other role is admitted.
     """
