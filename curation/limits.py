@@ -32,6 +32,7 @@ RELEASE_DESCRIPTION = 5_000  # Release.description (the release notes)
 TRAINING_ERROR = 20_000  # TrainingRun.error: a message and a traceback's tail
 ARTEFACTS_URI = 500  # TrainingRun.artefacts_uri
 WORKER_NAME = 200  # the name a worker claims a run under
+GUIDELINE = 5_000  # Guideline.text: a definition with its edge cases, not a manual
 
 # Bytes of compact JSON.
 TRAINING_CONFIG_BYTES = 64 * 1024  # TrainingRun.config: a stage's overrides, not data

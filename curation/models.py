@@ -608,3 +608,35 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} ({self.user_id})"
+
+
+class Guideline(models.Model):
+    """The project's definition of one modality, flag or reject reason, shown beside the review.
+
+    Experts decide the same way only if they read the same definitions; curators edit them, and
+    every edit is an audit event. A choice without a row shows the built-in default
+    (``curation.guidelines``).
+    """
+
+    class Kind(models.TextChoices):
+        MODALITY = "modality"
+        FLAG = "flag"
+        REJECT_REASON = "reject_reason", "reject reason"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    code = models.CharField(max_length=40)
+    text = models.TextField(max_length=limits.GUIDELINE)
+    version = models.PositiveIntegerField(default=1, help_text="optimistic lock")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "code"], name="guideline_kind_code_unique")
+        ]
+        ordering = ["kind", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.code}"

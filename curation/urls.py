@@ -1,7 +1,7 @@
 from django.urls import path
 
 import curation.api.base  # noqa: F401  (registers the <id:...> converter)
-from curation.views import books, dashboard, panels, releases, review, vqa
+from curation.views import books, dashboard, guidelines, panels, releases, review, vqa
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("review/vqa/pairs/<id:pk>/add/", vqa.VQAAddView.as_view(), name="vqa-add"),
     path("review/vqa/items/<id:pk>/", vqa.VQAItemReviewView.as_view(), name="vqa-item-review"),
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("review/guidelines/", guidelines.GuidelinesView.as_view(), name="guidelines"),
     path("review/settings/", dashboard.SettingsView.as_view(), name="review-settings"),
     path("review/pairs/<id:pk>/", review.PairReviewView.as_view(), name="review-pair"),
     path("review/pairs/<id:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),

@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from curation.api import panels, releases, views, vqa
@@ -9,8 +9,11 @@ class PublicSchemaView(SpectacularAPIView):
     """The OpenAPI schema is public: it documents the API, it exposes no data."""
 
 
-class PublicDocsView(SpectacularSwaggerView):
-    pass
+class PublicDocsView(SpectacularSwaggerSplitView):
+    """The split view serves Swagger UI's start-up code as a script file of its own (``?script``),
+    so the docs page runs under the same Content-Security-Policy as every other page."""
+
+    template_name = "api/swagger_ui.html"
 
 
 router = DefaultRouter()
