@@ -8,7 +8,8 @@ gunicorn as ``make demo`` does (2 workers x 4 threads, static files by whitenois
 one expert through the queue with the keyboard: mostly ``a``, sometimes a modality key first,
 a reject by arrow keys, a skip. For each decision it times, inside the page, from the keydown
 of the deciding key to the moment the next pair is swapped in and its crop has loaded
-(``performance.now()``), and prints p50/p95/max overall and per action. A page that reloaded
+(``performance.now()``) and prints p50/p95/max overall and per action, with the part
+until the response was in and the part inside Django (Server-Timing). A page that reloaded
 instead of swapping would lose the timing hooks, and the run stops saying so.
 
 Accept queues VQA drafting; as in the demo a worker would take it, here the broker is a
@@ -36,7 +37,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # In the page: when a deciding key goes down, and when the next pair is in with its crop.
 HOOKS = """
 (() => {
-  window.__times = []; window.__t0 = null;
+  window.__times = []; window.__split = []; window.__t0 = null;
   window.__shown = document.getElementById('pair').dataset.pair;
   document.addEventListener('keydown', e => {
     if ('asr'.includes(e.key) || e.key === 'Enter') window.__t0 = performance.now();
@@ -46,7 +47,15 @@ HOOKS = """
     if (!root || root.dataset.pair === window.__shown || window.__t0 === null) return;
     window.__shown = root.dataset.pair;
     const t0 = window.__t0, img = document.getElementById('crop');
-    const done = () => window.__times.push(performance.now() - t0);
+    const done = () => {
+      window.__times.push(performance.now() - t0);
+      // The decision's request, as the browser saw it, and Django's own time (Server-Timing).
+      const posts = performance.getEntriesByType('resource').filter(
+        e => e.initiatorType === 'xmlhttprequest' && e.startTime >= t0 - 1);
+      const req = posts[0];
+      const server = req && req.serverTiming.length ? req.serverTiming[0].duration : null;
+      window.__split.push([req ? req.responseEnd - t0 : null, server]);
+    };
     if (img.complete && img.naturalWidth) done();
     else img.addEventListener('load', done, { once: true });
   });
@@ -121,6 +130,11 @@ def drive(url: str, pairs: int) -> dict[str, list[float]]:
                     break
                 raise SystemExit("the page reloaded instead of swapping the pair") from exc
             times.setdefault(action, []).append(page.evaluate(f"window.__times[{i}]"))
+            response, server = page.evaluate(f"window.__split[{i}]")
+            if response is not None:
+                times.setdefault("(response in)", []).append(response)
+            if server is not None:
+                times.setdefault("(inside Django)", []).append(server)
             page.wait_for_timeout(150)  # an expert looks before the next key
         browser.close()
     return times
@@ -155,7 +169,7 @@ def main() -> None:
     finally:
         web.terminate()
         web.wait(timeout=10)
-    every = [t for values in times.values() for t in values]
+    every = [t for action, values in times.items() if not action.startswith("(") for t in values]
     if not every:
         raise SystemExit("no decision was timed")
     print(f"keypress -> next pair ready (swapped, crop loaded), {len(every)} decisions, ms:")

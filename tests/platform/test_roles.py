@@ -56,6 +56,7 @@ MATRIX = {
     ("post", "/review/pairs/{pair}/"): READERS,
     ("post", "/review/pairs/{pair}/renew/"): READERS,
     ("post", "/review/pairs/{pair}/revert/"): STAFF,
+    ("post", "/review/pairs/{pair}/undo/"): READERS,
     ("get", "/review/figures/{figure}/panels/"): READERS,
     ("post", "/review/figures/{figure}/panels/"): READERS,
     ("get", "/review/figures/{figure}/panels/status/"): READERS,
