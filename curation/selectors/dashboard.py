@@ -8,12 +8,11 @@ reviews of items that more than one expert reviewed.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from curation.agreement import cohen_kappa_from_table, fleiss_kappa_from_counts
@@ -112,23 +111,43 @@ def experts(throughput_rows: list[dict], timing_rows: list[dict], days: int = 14
     return out
 
 
-def throughput(days: int = 14) -> list[dict]:
-    """Decisions per expert per day over the last ``days`` days (most recent first).
+def day_starts(days: int) -> list[datetime]:
+    """The local midnights that bound the last ``days`` calendar days (today last), as
+    aware datetimes: ``days + 1`` of them, right across daylight-saving changes."""
+    today = timezone.localdate()
+    tz = timezone.get_current_timezone()
+    return [
+        timezone.make_aware(datetime.combine(today - timedelta(days=d), time.min), tz)
+        for d in range(days - 1, -2, -1)
+    ]
 
-    The (created_at, expert) index holds all the query reads: the period's reviews come from
-    it alone, with no visit to the table.
+
+def throughput(days: int = 14) -> list[dict]:
+    """Decisions per expert per day over the last ``days`` local calendar days (most recent
+    first).
+
+    One pass over the period's reviews, read from the (created_at, expert) index alone, with
+    a conditional count per day: no per-row date conversion (which SQLite does in Python, a
+    second for 50,000 reviews), and exact in any time zone.
     """
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        Review.objects.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("expert_id", "day")
-        .annotate(n=Count("id"))
+    starts = day_starts(days)
+    per_day = {
+        f"d{i}": Count("id", filter=Q(created_at__gte=starts[i], created_at__lt=starts[i + 1]))
+        for i in range(days)
+    }
+    rows = list(
+        Review.objects.filter(created_at__gte=starts[0], created_at__lt=starts[-1])
+        .values("expert_id")
+        .annotate(**per_day)
         .order_by()
     )
-    rows = list(rows)
     names = _usernames({r["expert_id"] for r in rows})
-    out = [{"expert": names[r["expert_id"]], "day": r["day"], "reviews": r["n"]} for r in rows]
+    out = [
+        {"expert": names[r["expert_id"]], "day": starts[i].date(), "reviews": r[f"d{i}"]}
+        for r in rows
+        for i in range(days)
+        if r[f"d{i}"]
+    ]
     out.sort(key=lambda r: r["expert"])
     out.sort(key=lambda r: r["day"], reverse=True)
     return out[:500]

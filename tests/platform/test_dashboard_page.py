@@ -93,3 +93,25 @@ def test_median_seconds_are_exact(seed, db, make_user):
         Review.objects.create(item_id=99, textbook=book, expert=person, decision="accepted")
     got = {r["expert"]: r["median"] for r in dashboard.median_seconds()}
     assert got == pytest.approx(want)
+
+
+def test_throughput_counts_local_calendar_days(db, make_user, settings):
+    """A review at 02:00 UTC is yesterday evening in New York: it counts on that day."""
+    settings.TIME_ZONE = "America/New_York"
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    book, ann = make_book(pages=1), make_user("ann", "expert")
+    ny = ZoneInfo("America/New_York")
+    today = timezone.localdate()
+    noon = datetime.combine(today, time(12), ny)
+    late_yesterday = datetime.combine(today, time(0, 30), ny) - timedelta(hours=1)  # 23:30
+    old = datetime.combine(today - timedelta(days=14), time(12), ny)  # outside 14 days
+    for i, when in enumerate([noon, noon, late_yesterday, old]):
+        review = Review.objects.create(item_id=i, textbook=book, expert=ann, decision="accepted")
+        Review.objects.filter(pk=review.pk).update(created_at=when)
+    rows = dashboard.throughput()
+    assert rows == [
+        {"expert": "ann", "day": today, "reviews": 2},
+        {"expert": "ann", "day": today - timedelta(days=1), "reviews": 1},
+    ]
