@@ -297,6 +297,12 @@ def agreement() -> dict:
 
 
 def _kappas(pair_tables: dict, book_sums: dict) -> dict:
+    """Kappas from count tables. The tables are sorted first so that both sources (the
+    counters, the from-scratch query) sum in one order and give the very same floats."""
+    pair_tables = {k: (dict(sorted(d.items())), dict(sorted(m.items())))
+                   for k, (d, m) in pair_tables.items()}  # fmt: skip
+    book_sums = {k: (dict(sorted(d.items())), dict(sorted(m.items())))
+                 for k, (d, m) in book_sums.items()}  # fmt: skip
     names = _usernames({e for pair in pair_tables for e in pair})
     pairs_out = [
         {
