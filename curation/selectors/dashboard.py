@@ -8,11 +8,12 @@ reviews of items that more than one expert reviewed.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, Q
+from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
 from curation.agreement import cohen_kappa_from_table, fleiss_kappa_from_counts
@@ -124,29 +125,48 @@ def day_starts(days: int) -> list[datetime]:
 
 def throughput(days: int = 14) -> list[dict]:
     """Decisions per expert per day over the last ``days`` local calendar days (most recent
-    first).
+    first), read from the (created_at, expert) index alone.
 
-    One pass over the period's reviews, read from the (created_at, expert) index alone, with
-    a conditional count per day: no per-row date conversion (which SQLite does in Python, a
-    second for 50,000 reviews), and exact in any time zone.
+    Postgres converts each review's time to a local date natively. SQLite would do it in
+    Python, row by row (a second at 100,000 pairs), so there the reviews are counted per UTC
+    hour in SQL and the hours put into local days here; where the time zone is not a whole
+    number of hours off UTC, a conditional count per day does it, exact but slower.
     """
     starts = day_starts(days)
-    per_day = {
-        f"d{i}": Count("id", filter=Q(created_at__gte=starts[i], created_at__lt=starts[i + 1]))
-        for i in range(days)
-    }
-    rows = list(
-        Review.objects.filter(created_at__gte=starts[0], created_at__lt=starts[-1])
-        .values("expert_id")
-        .annotate(**per_day)
-        .order_by()
-    )
-    names = _usernames({r["expert_id"] for r in rows})
+    period = Review.objects.filter(created_at__gte=starts[0], created_at__lt=starts[-1])
+    counts: dict[tuple[int, object], int] = defaultdict(int)
+    if connection.vendor == "postgresql":
+        rows = (
+            period.annotate(day=TruncDate("created_at"))
+            .values("expert_id", "day")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for r in rows:
+            counts[(r["expert_id"], r["day"])] += r["n"]
+    elif all(s.astimezone(UTC).minute == 0 for s in starts):
+        rows = (
+            period.annotate(hour=Substr("created_at", 1, 13, output_field=CharField()))
+            .values("expert_id", "hour")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for r in rows:
+            hour = datetime.strptime(r["hour"], "%Y-%m-%d %H").replace(tzinfo=UTC)
+            counts[(r["expert_id"], timezone.localtime(hour).date())] += r["n"]
+    else:
+        per_day = {
+            f"d{i}": Count("id", filter=Q(created_at__gte=starts[i], created_at__lt=starts[i + 1]))
+            for i in range(days)
+        }
+        for r in period.values("expert_id").annotate(**per_day).order_by():
+            for i in range(days):
+                counts[(r["expert_id"], starts[i].date())] += r[f"d{i}"]
+    names = _usernames({expert for expert, _ in counts})
     out = [
-        {"expert": names[r["expert_id"]], "day": starts[i].date(), "reviews": r[f"d{i}"]}
-        for r in rows
-        for i in range(days)
-        if r[f"d{i}"]
+        {"expert": names[expert], "day": day, "reviews": n}
+        for (expert, day), n in counts.items()
+        if n
     ]
     out.sort(key=lambda r: r["expert"])
     out.sort(key=lambda r: r["day"], reverse=True)

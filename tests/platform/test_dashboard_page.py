@@ -95,14 +95,16 @@ def test_median_seconds_are_exact(seed, db, make_user):
     assert got == pytest.approx(want)
 
 
-def test_throughput_counts_local_calendar_days(db, make_user, settings):
-    """A review at 02:00 UTC is yesterday evening in New York: it counts on that day."""
-    settings.TIME_ZONE = "America/New_York"
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "UTC"])
+def test_throughput_counts_local_calendar_days(zone, db, make_user, settings):
+    """A review late in the evening counts on that local day, whatever day it is in UTC (a
+    whole-hour zone, a half-hour zone and UTC take different paths on SQLite)."""
+    settings.TIME_ZONE = zone
     from datetime import datetime, time
     from zoneinfo import ZoneInfo
 
     book, ann = make_book(pages=1), make_user("ann", "expert")
-    ny = ZoneInfo("America/New_York")
+    ny = ZoneInfo(zone)
     today = timezone.localdate()
     noon = datetime.combine(today, time(12), ny)
     late_yesterday = datetime.combine(today, time(0, 30), ny) - timedelta(hours=1)  # 23:30
