@@ -151,9 +151,12 @@ def throughput(days: int = 14) -> list[dict]:
             .annotate(n=Count("id"))
             .order_by()
         )
-        for r in rows:
-            hour = datetime.strptime(r["hour"], "%Y-%m-%d %H").replace(tzinfo=UTC)
-            counts[(r["expert_id"], timezone.localtime(hour).date())] += r["n"]
+        local_day: dict[str, object] = {}  # a few hundred hours, shared by every expert
+        for expert_id, hour, n in rows.values_list("expert_id", "hour", "n"):
+            if hour not in local_day:
+                utc = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+                local_day[hour] = timezone.localtime(utc).date()
+            counts[(expert_id, local_day[hour])] += n
     else:
         per_day = {
             f"d{i}": Count("id", filter=Q(created_at__gte=starts[i], created_at__lt=starts[i + 1]))
