@@ -165,14 +165,15 @@ def test_disputed_pair_shows_reviews_to_adjudicators_only(client, make_user, db)
 
 def test_a_review_cycle_stays_within_its_query_budget(expert_client, db):
     """next: auth (3) + held-claim check + one pick-and-claim statement; submit: auth (3) + one
-    locking read (claim and settings ride along) + the writes. SQLite has no single-statement
-    pick, so it is allowed its transaction and the separate reads."""
+    locking read (claim and settings ride along) + the writes, one of them the read of the
+    pair's independent reviews that keeps the agreement counters. SQLite has no
+    single-statement pick, so it is allowed its transaction and the separate reads."""
     from django.db import connection
 
     make_pairs(make_book(), 3)
     _cycle_queries(expert_client)
     next_, page, submit = _cycle_queries(expert_client)
-    budget = (5, 8, 10) if connection.vendor == "postgresql" else (11, 8, 10)
+    budget = (5, 8, 11) if connection.vendor == "postgresql" else (11, 8, 11)
     assert all(n <= most for n, most in zip((next_, page, submit), budget, strict=True)), (
         next_,
         page,
