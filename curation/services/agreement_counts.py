@@ -132,17 +132,21 @@ def _decode(stored: list) -> dict[Key, tuple[int, int]]:
     }
 
 
-def refresh_item(item_id: int, item_type: str = ITEM) -> None:
+def refresh_item(item_id: int, item_type: str = ITEM, *, added: bool = False) -> None:
     """Bring the counters up to date with the item's reviews as they are now.
 
     Call it in the transaction that wrote the item's reviews (a decision, an overwrite, an
     undo), after the write, with the item locked: it takes back what the item added before
-    and adds what it adds now.
+    and adds what it adds now. ``added``: the write only added a review (a decision), so an
+    item that counts for nothing now never counted before, and there is nothing to look up
+    (one query per decision on a pair reviewed once, not three).
     """
     if item_type != ITEM:
         return  # agreement is measured on pairs
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         new = contribution(_rows_of(item_id, item_type))
+        if added and not new:
+            return
         stored = (
             AgreementItem.objects.select_for_update()
             .filter(item_type=item_type, item_id=item_id)

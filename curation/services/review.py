@@ -646,7 +646,7 @@ def review_pair(
             independent=previous is None and not adjudicating,
             seconds=(now - claim.created_at).total_seconds() if claim else None,
         )
-        agreement_counts.refresh_item(pair.pk)  # kappa's counters, in this transaction
+        agreement_counts.refresh_item(pair.pk, added=True)  # kappa's counters, same transaction
         event_note = ""
         review_record = None
         if blind:

@@ -137,6 +137,24 @@ def expert_rows(experts: list[dict], chart: dict) -> SafeString:
     return mark_safe("".join(out))  # every database text above is escaped
 
 
+def _kappa(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def agreement_rows(agreement: dict) -> dict[str, SafeString]:
+    pairs = "".join(
+        f"<tr><td>{escape(r['experts'])}</td><td>{r['items']}</td>"
+        f"<td>{_kappa(r['kappa_decision'])}</td><td>{_kappa(r['kappa_modality'])}</td></tr>"
+        for r in agreement["expert_pairs"]
+    )
+    books = "".join(
+        f"<tr><td>{escape(r['book'])}</td><td>{r['items']}</td><td>{r['raters']}</td>"
+        f"<td>{_kappa(r['kappa_decision'])}</td><td>{_kappa(r['kappa_modality'])}</td></tr>"
+        for r in agreement["books"]
+    )
+    return {"pairs": mark_safe(pairs), "books": mark_safe(books)}  # texts escaped above
+
+
 class DashboardView(RoleRequiredView):
     allowed_roles = STAFF
 
@@ -161,6 +179,7 @@ class DashboardView(RoleRequiredView):
         overall["decided"] = _decided(overall)
         experts = select.experts(select.throughput(), select.median_seconds())
         chart = _chart(experts)
+        agreement = select.agreement()
         context = {
             "books": books,
             "book_rows": book_rows(books),
@@ -170,7 +189,8 @@ class DashboardView(RoleRequiredView):
             "bar_width": BAR_WIDTH,
             "experts": experts,
             "chart": chart,
-            "agreement": select.agreement(),
+            "agreement": agreement,
+            "agreement_rows": agreement_rows(agreement),
             "settings": ProjectSettings.current(),
             "vqa": drafting_service.vqa_progress(),
             "adjudication_url": queue_url(base, queue="adjudication"),

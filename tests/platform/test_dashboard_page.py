@@ -93,3 +93,27 @@ def test_median_seconds_are_exact(seed, db, make_user):
         Review.objects.create(item_id=99, textbook=book, expert=person, decision="accepted")
     got = {r["expert"]: r["median"] for r in dashboard.median_seconds()}
     assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "UTC"])
+def test_throughput_counts_local_calendar_days(zone, db, make_user, settings):
+    """A review late in the evening counts on that local day, whatever day it is in UTC (a
+    whole-hour zone, a half-hour zone and UTC take different paths on SQLite)."""
+    settings.TIME_ZONE = zone
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    book, ann = make_book(pages=1), make_user("ann", "expert")
+    ny = ZoneInfo(zone)
+    today = timezone.localdate()
+    noon = datetime.combine(today, time(12), ny)
+    late_yesterday = datetime.combine(today, time(0, 30), ny) - timedelta(hours=1)  # 23:30
+    old = datetime.combine(today - timedelta(days=14), time(12), ny)  # outside 14 days
+    for i, when in enumerate([noon, noon, late_yesterday, old]):
+        review = Review.objects.create(item_id=i, textbook=book, expert=ann, decision="accepted")
+        Review.objects.filter(pk=review.pk).update(created_at=when)
+    rows = dashboard.throughput()
+    assert rows == [
+        {"expert": "ann", "day": today, "reviews": 2},
+        {"expert": "ann", "day": today - timedelta(days=1), "reviews": 1},
+    ]
