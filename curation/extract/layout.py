@@ -18,7 +18,8 @@ from .reader import Block, PageData, Placement
 
 MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
 ALIGN = 3.0  # panels in a row share a top or bottom edge within this many points
-LOOSE_GAP = 26.0  # gutter allowed between equal, fully aligned panels
+LOOSE_GAP = 26.0  # gutter allowed between aligned panels of like height
+LOOSE_HEIGHT = 0.6  # the shorter of two such panels is at least this share of the taller
 CAPTION_GAP = 60.0  # farthest a caption may sit from its image
 MARGIN_BAND = 50.0  # running heads and folios live within this band of the page edge
 PANEL_LETTER = re.compile(r"^\(?([A-Ha-h])[).]?$")
@@ -140,7 +141,13 @@ def group_images(page: PageData) -> list[Group]:
                 # Only side by side: two stacked figures, one captioned above and the next
                 # below, would look like a grid; `absorb_panels` joins rows via the letters.
                 exact = abs(a[1] - b[1]) < 1.0 and abs(a[3] - b[3]) < 1.0
-                gap_r = LOOSE_GAP if same and exact else 0
+                # Pictures of one figure set a little wider apart (10-30 pt, room for their
+                # sub-captions) share one edge line and are of like height; a second figure
+                # in the next column is split off again by `_undo_loose_joins` (its caption
+                # lies inside the union) or by `split_by_captions` (captions side by side).
+                ha, hb = a[3] - a[1], b[3] - b[1]
+                alike = min(ha, hb) >= LOOSE_HEIGHT * max(ha, hb)
+                gap_r = LOOSE_GAP if (same and exact) or alike else 0
                 if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= max(MERGE_GAP, gap_r):
                     gap = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
                     join = not _gap_has_text(gap, page.blocks)

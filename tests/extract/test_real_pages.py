@@ -90,3 +90,22 @@ def test_mentions_on_real_pages(figures):
     assert [m.text.startswith("Figure") for m in figs["1"].mentions] == [False]
     assert len(figs["2"].mentions) == 2
     assert all("routing game" not in m.text for m in figs["1"].mentions)
+
+
+def test_images_of_one_figure_16pt_apart_and_offset_are_grouped(figures):
+    """Class 3. PyPDF2 (CVPR paper): a row of four pictures, the right pair 16 pt from the left
+    pair and set 16 pt lower (bottoms aligned), sub-captions "(a)" and "(b)" under each pair.
+    Only the left pair was kept; all four belong to Figure 2, sub-captions inside its box."""
+    figs = by_label(figures("pypdf2_ding11_p3.pdf"))
+    assert set(figs) == {"2"}
+    f = figs["2"]
+    gold = [
+        (111.4, 82.1, 205.9, 165.3),
+        (209.0, 82.1, 303.4, 165.3),
+        (319.3, 97.7, 409.5, 165.2),
+        (413.1, 98.0, 502.7, 165.1),
+    ]
+    assert len(f.panels) == 4
+    assert all(iou(p.bbox, g) > 0.95 for p, g in zip(f.panels, gold, strict=True))
+    assert iou(f.bbox, (108.5, 82.0, 503.5, 179.5)) > 0.95  # with the "(a)"/"(b)" lines
+    assert f.caption.startswith("Figure 2: The learned SCs of the instances")
