@@ -12,8 +12,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .annotate import parse_label, split_subcaptions
-from .model import Box
+from .annotate import continuation, join_continuation, norm_label, parse_label, split_subcaptions
+from .model import Box, FigureInfo
 from .reader import Block, PageData, Placement
 
 MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
@@ -729,3 +729,26 @@ def panel_letters_in_image(group: Group, page: PageData) -> list[str | None]:
                 break
         out.append(found)
     return out
+
+
+def join_continued_captions(figures: list[FigureInfo], orphans: list[dict]) -> list[dict]:
+    """Append each continued caption ("Figure 2 (...continued) ...", a caption orphan on a
+    later page) to its figure, the nearest one before it with that label, and return the
+    orphans left. The continuation is no second figure and pairs with no image."""
+    left = []
+    for o in orphans:
+        rest = continuation(o.get("text", "")) if o.get("kind") == "caption" else None
+        key = norm_label(o["label"]) if rest is not None else None
+        earlier = [
+            f
+            for f in figures
+            if key is not None and norm_label(f.label) == key and f.page <= o["page"]
+        ]
+        if not earlier:
+            left.append(o)
+            continue
+        f = max(earlier, key=lambda f: f.page)
+        f.caption = join_continuation(f.caption, rest or "")
+        if "caption_continued" not in f.flags:
+            f.flags = sorted([*f.flags, "caption_continued"])
+    return left

@@ -31,6 +31,7 @@ from .layout import (
     is_margin,
     is_panel_letter,
     is_vector,
+    join_continued_captions,
     learn_caption_style,
     pair,
     reading_order,
@@ -349,6 +350,7 @@ def _extract_range(
         key = annotate.norm_label(f.label)
         f.mentions = list(mentions.get(key, []))
         _section_from_citation(f, cited_in.get(key))
+    orphans = join_continued_captions(figures, orphans)
     return ChunkResult(pages, figures, orphans)
 
 
@@ -564,6 +566,7 @@ def extract_book(
                     take(f.result())
     finally:
         doc.close()
+    orphans = join_continued_captions(found, orphans)  # a caption continued across chunks
     link = link_book(path, [FigureRef(f.label, f.page) for f in found], orphans, dpi=dpi)
     if on_figures is not None:
         on_figures(link.figures)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.extract.annotate import split_subcaptions
+from curation.extract.annotate import modality_from_text, split_subcaptions
 from curation.extract.mentions import find_refs
 
 # CeON/CERMINE cermine-web examples/example3.pdf, page 6 (StampPDF): "(A) ... (B) ...".
@@ -128,3 +128,31 @@ def test_own_caption_is_no_mention():
     assert "2" in find_refs(DEMO3_FIG2)
     # Prose that starts with a label cites it.
     assert find_refs("Figure 3 shows C++ code that uses a Scanner", skip_own_label=True) == ["3"]
+
+
+@pytest.mark.parametrize(
+    ("caption", "modality"),
+    [
+        # Unstructured-IO example-docs/pdf/embedded-images-tables.pdf (Data in Brief).
+        ("Fig. 5. Langmuir adsorption isotherm of ES.", "other"),
+        # CeON/CERMINE cermine-impl test5.pdf and cermine-web example3.pdf.
+        ("Figure 3 Forest plot of age subgroup. (a) Weighted mean difference (WMD)", "other"),
+        ("Figure 5 Crystal structure of N-domain ACE in complex with compound 33RE", "other"),
+        # CeON/CERMINE cermine-web example1.pdf, example2.pdf.
+        ("Figure 1. Flow chart detailing the derivation of the study sample.", "other"),
+        # A micrograph of material is no histology; one of tissue still is.
+        ("Fig. 6. Scanning electron micrograph of the steel surface after corrosion", "other"),
+        ("Fig. 6. Photomicrograph of the biopsy (H&E, \u00d7200)", "pathological"),
+        ("Fig. 6. Dermoscopy of a naevus", "dermoscopic"),
+        ("Fig. 6. Clinical photograph of a plaque on the shin", "clinical"),
+    ],
+)
+def test_modality_other_from_caption(caption, modality):
+    assert modality_from_text(caption)[0] == modality
+
+
+def test_on_the_alone_is_weak_clinical_evidence():
+    # PLOS ONE e4faf2c1, page 8: a bar chart's caption.
+    text = "Bars representing mean values with same alphabets on the top are not different"
+    mod, conf = modality_from_text(text)
+    assert mod == "clinical" and conf < modality_from_text("Clinical photograph")[1]

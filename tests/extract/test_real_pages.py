@@ -109,3 +109,28 @@ def test_images_of_one_figure_16pt_apart_and_offset_are_grouped(figures):
     assert all(iou(p.bbox, g) > 0.95 for p, g in zip(f.panels, gold, strict=True))
     assert iou(f.bbox, (108.5, 82.0, 503.5, 179.5)) > 0.95  # with the "(a)"/"(b)" lines
     assert f.caption.startswith("Figure 2: The learned SCs of the instances")
+
+
+def test_raster_charts_are_other_not_clinical(figures):
+    """Class 10. PLOS ONE (PDFlib+PDI): two bar charts stored as images. Their captions name no
+    modality (only "bars ... on the top", once read as clinical); the pixels are bare paper and
+    ink with no tissue colour."""
+    figs = by_label(figures("plos_e4faf2c1_p8.pdf"))
+    assert set(figs) == {"1", "2"}
+    for f in figs.values():
+        assert f.modality == "other"
+        assert [p.modality for p in f.panels] == ["other"]
+
+
+def test_caption_continued_on_the_next_page(figures):
+    """Class 7. PeerJ (pdfTeX): Figure 2's caption ends "(continued on next page...)" and goes
+    on at the top of the next page as "Figure 2 (...continued) However, ...". One figure, one
+    caption with both parts; the continuation is no second figure and no orphan."""
+    figs = figures("peerj_test6_p5-6.pdf")
+    assert [(f.label, f.page) for f in figs] == [("2", 1)]
+    cap = figs[0].caption
+    assert cap.startswith("Figure 2 Overview of the options available in the VESPA package.")
+    assert "(as shown on the left most side of (C)). However, you may wish to generate" in cap
+    assert cap.endswith("a function to import the output of MrBayes.")
+    assert "continued" not in cap
+    assert "caption_continued" in figs[0].flags
