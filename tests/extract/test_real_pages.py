@@ -134,3 +134,29 @@ def test_caption_continued_on_the_next_page(figures):
     assert cap.endswith("a function to import the output of MrBayes.")
     assert "continued" not in cap
     assert "caption_continued" in figs[0].flags
+
+
+def test_touching_pictures_are_split_at_their_edges(figures):
+    """Class 4. doPDF: Figure 10 is three charts placed edge to edge (no gutter), each its own
+    image with its own pixel height; they were merged as tiles of one picture into a single
+    panel. Three panels, cut at the image boundaries."""
+    figs = by_label(figures("dopdf_grobid2_p5.pdf"))
+    f = figs["10"]
+    assert f.caption == "Figure 10. Throughput comparison of ZBR and AODV with varying node density"
+    gold = [(70.0, 571.0, 225.0, 690.0), (225.0, 571.0, 380.0, 690.0), (380.0, 571.0, 534.0, 690.0)]
+    assert len(f.panels) == 3
+    assert all(iou(p.bbox, g) > 0.97 for p, g in zip(f.panels, gold, strict=True))
+    assert iou(f.bbox, (70.0, 571.0, 534.0, 690.0)) > 0.97
+    assert len(figs["9"].panels) == 3  # the row above, with narrow gaps, as before
+
+
+def test_one_picture_stored_as_strips_stays_one_panel(figures):
+    """Class 5 (tiles). Acrobat Distiller: Fig. 1 is one flow chart stored as three stacked
+    strips of 945 x 113 pixels; it is one figure with one panel, and a diagram."""
+    figs = figures("distiller_wang_p3.pdf")
+    assert [f.label for f in figs] == ["1"]
+    f = figs[0]
+    assert len(f.panels) == 1
+    assert iou(f.bbox, (71.0, 99.0, 525.0, 260.0)) > 0.97
+    assert f.caption.startswith("Fig. 1. Our AVE system uses the RTE system")
+    assert f.modality == "other"
