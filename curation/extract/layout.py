@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .annotate import continuation, join_continuation, norm_label, parse_label, split_subcaptions
 from .model import Box, FigureInfo
-from .reader import Block, PageData, Placement
+from .reader import Block, PageData, Placement, Span
 
 MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
 ALIGN = 3.0  # panels in a row share a top or bottom edge within this many points
@@ -314,13 +314,77 @@ TABLE_START = re.compile(r"^\s*(?:Table|TABLE|Tab\.)\s*[A-Z]?\d")
 Style = tuple[str, float]
 
 
+# A second caption inside one text block: after a sentence end, a label followed by its
+# punctuation or a capital ("... on the shin. Figure 4. Dermoscopy ...").
+SHARED_LABEL = re.compile(
+    r"(?<=[.!?)\]])\s+(?=(?:Fig(?:ure)?\.?|FIG(?:URE)?\.?)\s*\d+(?:[.\-\u2013]\d+)*(?:[.:|]\s|\s+[A-Z]))"
+)
+
+
+def split_shared_captions(page: PageData) -> None:
+    """Split, in place, text blocks that hold two captions ("Figure 3. A plaque on the shin.
+    Figure 4. Dermoscopy of the same plaque."): side-by-side figures whose captions share a
+    line, or stacked ones MuPDF read as one block. Each part gets the box of its own spans,
+    a span cut at the label shared out by characters. Idempotent."""
+    out: list[Block] = []
+    for b in page.blocks:
+        out.extend(_split_block(b))
+    page.blocks[:] = out
+
+
+def _split_block(b: Block) -> list[Block]:
+    first = parse_label(b.text)
+    if not first:
+        return [b]
+    for m in SHARED_LABEL.finditer(b.text, first[1]):
+        second = parse_label(b.text[m.end() :])
+        if not second or norm_label(second[0]) == norm_label(first[0]):
+            continue
+        head, tail = _cut_spans(b.spans, b.text[m.end() :][:12])
+        if not head or not tail:
+            continue
+        parts = [
+            Block(_spans_box(sp), txt.strip(), [txt.strip()], sp, b.furniture)
+            for sp, txt in ((head, b.text[: m.start()]), (tail, b.text[m.end() :]))
+        ]
+        return [parts[0], *_split_block(parts[1])]
+    return [b]
+
+
+def _cut_spans(spans: list[Span], start: str) -> tuple[list[Span], list[Span]]:
+    """Spans before and from the point where text `start` (the second label) begins."""
+    pat = re.compile(r"\s*".join(re.escape(c) for c in start.replace(" ", "")))
+    for k, sp in enumerate(spans):
+        m = pat.search(sp.text, 1 if k == 0 else 0)
+        if m is None:
+            continue
+        idx = m.start()
+        if idx == 0:
+            return spans[:k], spans[k:]
+        flat = sp.text
+        x0, y0, x1, y1 = sp.bbox
+        cut = x0 + (x1 - x0) * idx / max(len(flat), 1)
+        left = Span(flat[:idx].rstrip(), sp.font, sp.size, sp.bold, (x0, y0, cut, y1))
+        right = Span(flat[idx:], sp.font, sp.size, sp.bold, (cut, y0, x1, y1))
+        return [*spans[:k], left], [right, *spans[k + 1 :]]
+    return [], []
+
+
+def _spans_box(spans: list[Span]) -> Box:
+    box = spans[0].bbox
+    for sp in spans[1:]:
+        box = union(box, sp.bbox)
+    return tuple(round(v, 2) for v in box)  # type: ignore[return-value]
+
+
 def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
     """Blocks that start with a figure label, scored by how much they look like a caption.
 
     A body paragraph may also start with "Fig. 3.2 shows ..."; the score (bold label, a size
     other than the body text, closeness to an image) lets the pairer and the orphan logic prefer
-    real captions.
+    real captions. Blocks holding two captions are split first (`split_shared_captions`).
     """
+    split_shared_captions(page)
     size = body_size(page)
     out: list[Caption] = []
     used: set[int] = set()

@@ -156,3 +156,33 @@ def test_on_the_alone_is_weak_clinical_evidence():
     text = "Bars representing mean values with same alphabets on the top are not different"
     mod, conf = modality_from_text(text)
     assert mod == "clinical" and conf < modality_from_text("Clinical photograph")[1]
+
+
+def test_two_captions_in_one_block_are_two_figures(tmp_path):
+    """Class 2, the shared-block form, on the issue's own example (no real page in the corpus
+    shows it; the side-by-side form is in test_real_pages): one text line holding the captions
+    of two pictures set side by side."""
+    import pymupdf
+
+    from curation.extract import extract_book
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 120, 90), False)
+    pix.set_rect(pix.irect, (200, 120, 110))
+    page.insert_image(pymupdf.Rect(60, 100, 280, 265), pixmap=pix)
+    page.insert_image(pymupdf.Rect(315, 100, 535, 265), pixmap=pix)
+    page.insert_text(
+        (60, 280),
+        "Figure 3. A plaque on the shin.                     "
+        "Figure 4. Dermoscopy of the same plaque.",
+        fontsize=9,
+    )
+    path = tmp_path / "shared.pdf"
+    doc.save(path)
+    figs = {f.label: f for f in extract_book(path)}
+    assert set(figs) == {"3", "4"}
+    assert figs["3"].caption == "Figure 3. A plaque on the shin."
+    assert figs["4"].caption == "Figure 4. Dermoscopy of the same plaque."
+    assert figs["3"].bbox[2] < 300 < figs["4"].bbox[0]
+    assert figs["3"].caption_bbox[2] <= figs["4"].caption_bbox[0]
