@@ -186,3 +186,14 @@ def test_two_captions_in_one_block_are_two_figures(tmp_path):
     assert figs["4"].caption == "Figure 4. Dermoscopy of the same plaque."
     assert figs["3"].bbox[2] < 300 < figs["4"].bbox[0]
     assert figs["3"].caption_bbox[2] <= figs["4"].caption_bbox[0]
+
+
+def test_inline_markers_after_with():
+    # CeON/CERMINE cermine-web examples/example3.pdf, page 7: "with (A) ... and (B) ..." marks
+    # the panels; "with" is no reference word.
+    caption = (
+        "Figure 7 Comparison of the binding of compounds 33RE and RXP407 with N-domain ACE "
+        "Residues of N-domain ACE (cyan) interacting with (A) 33RE (purple) and (B) RXP407 "
+        "(green; PDB code 3NXQ [34]) are shown as sticks."
+    )
+    assert sorted(split_subcaptions(caption)[1]) == ["a", "b"]
