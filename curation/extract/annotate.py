@@ -30,9 +30,7 @@ LETTER_MARK = re.compile(
 # read as a marker.
 BARE_MARK = re.compile(r"(?:(?<=[.;]\s)|(?<=^))([A-H])(?:[.,:]\s+(?=[A-Za-z(])|\s+(?=[A-Z(]))")
 # A letter the text refers to rather than introduces: "shown in (a)", "table (a) in Figure 1".
-REFERENCE_BEFORE = re.compile(
-    r"\b(?:in|see|of|from|cf\.?|as|than|like|panels?|table)\s*$", re.I
-)
+REFERENCE_BEFORE = re.compile(r"\b(?:in|see|of|from|cf\.?|as|than|like|panels?|table)\s*$", re.I)
 REFERENCE_AFTER = re.compile(r"\s*(?:in|of)\s+(?:Fig|Figure|panel|table)", re.I)
 TRAILING_JOIN = re.compile(r"(?:[\s,;]+|\s+and)+$")
 LETTER_NAME = re.compile(r"(?<![A-Za-z])[a-hA-H](?![A-Za-z])")
