@@ -18,14 +18,6 @@ EXAMPLE3_FIG6 = (
     "1 \u00c5 = 0.1 nm) and hydrophobic interactions (grey symbols) between N-domain ACE (cyan) "
     "and 33RE (purple) obtained from LIGPLOT [49]."
 )
-# allenai/pdffigures2 test-pdfs/3a9202f9....pdf, page 2 (PDFlib PLOP): "A: ... B: ...".
-PLOP_FIG1 = (
-    "Fig. 1. A: Mechanically-induced Ca21 wave. Panels represent [Ca21]i in field of cells in "
-    "a mixed glial culture. Scale of images is 320 \u00b5m by 300 \u00b5m. B: Mechanically- "
-    "induced Ca21 wave with extracellular perfusion. In the same culture as depicted in A, the "
-    "extracellular medium is perfused rapidly. C: Ca21 wave propagation across a cell-free gap. "
-    "D: Rapid glial-neuronal communication."
-)
 # allenai/science-parse 2a774230....pdf, page 6 (Acrobat Distiller 3): inline "(a) X and (b) Y".
 DISTILLER_FIG4 = "Fig. 4. PSNR of VBR video reconstructions: (a) CTL and (b) hybrid."
 # opendatalab/MinerU demo/pdfs/demo3.pdf, page 3 (pdfTeX): a lowercase "(a)" in a sentence.
@@ -51,13 +43,6 @@ def test_parenthesised_capitals():
     assert sorted(subs) == ["a", "b"]
     assert subs["a"].startswith("Residues of N-domain ACE")
     assert subs["b"].startswith("Schematic diagram")
-
-
-def test_capital_colon_style():
-    _, subs = split_subcaptions(PLOP_FIG1)
-    assert sorted(subs) == ["a", "b", "c", "d"]
-    assert subs["b"].startswith("Mechanically- induced")
-    assert subs["c"].startswith("Ca21 wave propagation")
 
 
 def test_inline_markers_drop_the_joining_word():
@@ -135,8 +120,7 @@ def test_own_caption_is_no_mention():
     [
         # Unstructured-IO example-docs/pdf/embedded-images-tables.pdf (Data in Brief).
         ("Fig. 5. Langmuir adsorption isotherm of ES.", "other"),
-        # CeON/CERMINE cermine-impl test5.pdf and cermine-web example3.pdf.
-        ("Figure 3 Forest plot of age subgroup. (a) Weighted mean difference (WMD)", "other"),
+        # CeON/CERMINE cermine-web example3.pdf.
         ("Figure 5 Crystal structure of N-domain ACE in complex with compound 33RE", "other"),
         # CeON/CERMINE cermine-web example1.pdf, example2.pdf.
         ("Figure 1. Flow chart detailing the derivation of the study sample.", "other"),
