@@ -30,9 +30,7 @@ LETTER_MARK = re.compile(
 # read as a marker.
 BARE_MARK = re.compile(r"(?:(?<=[.;]\s)|(?<=^))([A-H])(?:[.,:]\s+(?=[A-Za-z(])|\s+(?=[A-Z(]))")
 # A letter the text refers to rather than introduces: "shown in (a)", "table (a) in Figure 1".
-REFERENCE_BEFORE = re.compile(
-    r"\b(?:in|see|of|from|cf\.?|as|than|like|with|to|panels?|table)\s*$", re.I
-)
+REFERENCE_BEFORE = re.compile(r"\b(?:in|see|of|from|cf\.?|as|than|like|panels?|table)\s*$", re.I)
 REFERENCE_AFTER = re.compile(r"\s*(?:in|of)\s+(?:Fig|Figure|panel|table)", re.I)
 TRAILING_JOIN = re.compile(r"(?:[\s,;]+|\s+and)+$")
 LETTER_NAME = re.compile(r"(?<![A-Za-z])[a-hA-H](?![A-Za-z])")
@@ -50,6 +48,21 @@ MODALITY_PATTERNS = {
     ),
     "clinical": re.compile(r"clinical(?:ly)?\b|photograph|lesions? on the|\bon the\b", re.I),
 }
+# Words that name a chart, diagram or drawing: the picture is none of the three modalities.
+OTHER_PATTERN = re.compile(
+    r"\b(?:plots?|graphs?|charts?|diagrams?|schematics?|schema|flow\s?chart|histograms?|"
+    r"heat\s?map|curves?|spectr(?:um|a|ums)|scatter|architecture|pipeline|algorithm|"
+    r"screenshot|illustration of the model|structure of compound|crystal structure|"
+    r"overview of|isotherm|model of)\b",
+    re.I,
+)
+# A micrograph of material, not tissue (scanning electron micrographs of steel, crystals).
+MATERIAL = re.compile(
+    r"\b(?:steel|alloy|metal|corrosion|coating|polymer|nanoparticles?|crystals?|electrodes?|"
+    r"catalyst|cement|concrete|soil|mineral|powder|membrane filter)\b",
+    re.I,
+)
+TISSUE = re.compile(r"skin|tissue|biops|epiderm|derm|\bH\s*&\s*E\b|stain|lesion|patient", re.I)
 
 AGE_SEX_PATTERNS = [
     (re.compile(r"\b(\d{1,3})[- ]year[- ]old\s+(\w+)", re.I), "age_noun"),
@@ -70,6 +83,35 @@ def parse_label(text: str) -> tuple[str, int] | None:
     if not m:
         return None
     return m.group(1).replace("\u2013", "-"), m.end()
+
+
+# "Figure 2 (...continued) However, ...", "Fig. 3 (Continued)", "Figure 4 cont'd": the rest of a
+# caption set on the next page (or column) under its figure's label again.
+CONTINUED = re.compile(
+    r"\s*[(\[]?\s*(?:\.{2,}|\u2026)?\s*(?:continued|cont(?:'d|\u2019d|\.))"
+    r"\s*(?:\.{2,}|\u2026)?\s*[)\]]?[.:]?\s*",
+    re.I,
+)
+# "(continued on next page...)", "(Continued overleaf)": the announcement at the first part's end.
+CONTINUES = re.compile(
+    r"\s*[(\[]\s*continued\s+(?:on\b|overleaf)[^)\]]*[)\]]\s*$|\s*continued\s+overleaf\.?\s*$",
+    re.I,
+)
+
+
+def continuation(text: str) -> str | None:
+    """The text of a caption's continuation block ("Figure 2 (...continued) However ..."),
+    without its label and marker; None for any other block."""
+    parsed = parse_label(text)
+    if not parsed:
+        return None
+    m = CONTINUED.match(text, parsed[1])
+    return text[m.end() :].strip() if m else None
+
+
+def join_continuation(first: str, rest: str) -> str:
+    """A caption with its continued part appended, the "(continued on next page)" note gone."""
+    return f"{CONTINUES.sub('', first).rstrip()} {rest}".strip()
 
 
 def norm_label(label: str) -> str:
@@ -139,14 +181,24 @@ def _paren_marks(caption: str) -> list[tuple[int, int, list[str]]]:
 
 
 def modality_from_text(text: str) -> tuple[str | None, float]:
-    """Modality named by caption text, with a confidence; None when the text is silent."""
+    """Modality named by caption text, with a confidence; None when the text is silent.
+
+    "other" is answered for charts, diagrams and drawings, and for micrographs of material
+    rather than tissue: not every figure of a book is one of the three modalities.
+    """
     hits = {m: len(p.findall(text)) for m, p in MODALITY_PATTERNS.items()}
     if hits["dermoscopic"] and hits["dermoscopic"] >= hits["pathological"]:
         return "dermoscopic", 0.9
+    if OTHER_PATTERN.search(text):
+        return "other", 0.8  # "bar chart of biopsy results" is a chart
+    if hits["pathological"] and MATERIAL.search(text) and not TISSUE.search(text):
+        return "other", 0.75
     if hits["pathological"]:
         return "pathological", 0.9 if hits["pathological"] > 1 else 0.8
     if hits["clinical"]:
-        return "clinical", 0.75
+        # "on the shin" is weak evidence ("the bars on the top ..." says it too).
+        strong = re.search(r"clinical|photograph", text, re.I)
+        return "clinical", 0.75 if strong else 0.55
     return None, 0.0
 
 

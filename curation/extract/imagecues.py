@@ -1,7 +1,8 @@
 """Modality cues from pixels, to back up or stand in for caption keywords.
 
-Dermoscopy is a lit disc in a dark frame; H&E is pink and purple on a pale background; clinical
-photographs are neither. Cheap statistics on a downsampled crop are enough to separate them.
+Dermoscopy is a lit disc in a dark frame; H&E is pink and purple on a pale background; charts
+and diagrams are mostly bare paper with no tissue colour; clinical photographs are none of these.
+Cheap statistics on a downsampled crop are enough to separate them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 SIZE = 96
+CHART_WHITE = 0.55  # share of near-white pixels above which a crop is a chart or diagram
 
 
 def features(image: bytes | Image.Image) -> dict[str, float]:
@@ -32,7 +34,9 @@ def features(image: bytes | Image.Image) -> dict[str, float]:
     pinkish = (r > 0.75) & (b > 0.6) & (g < r - 0.12) & (b > g + 0.05)
     purple = (b > r - 0.05) & (b > g + 0.15) & (lum < 0.55)
     skin = (r > g) & (g > b) & (r - b > 0.12) & (lum > 0.25)
+    white = a.min(axis=2) > 0.92
     return {
+        "white": float(white.mean()),
         "corner_dark": corner_dark,
         "centre_lit": centre_lit,
         "pink": float(pinkish.mean()),
@@ -50,6 +54,10 @@ def guess(image: bytes | Image.Image) -> tuple[str, float]:
         return "pathological", 0.55 + 0.35 * min(1.0, f["pink"] + f["purple"])
     if f["skin"] > 0.3:
         return "clinical", 0.5 + 0.3 * min(1.0, f["skin"])
+    if f["white"] > CHART_WHITE and f["skin"] < 0.1 and f["pink"] + f["purple"] < 0.05:
+        # Mostly bare paper with thin ink and no tissue colour: a chart, diagram or structure
+        # drawn into a raster, not a photograph of skin.
+        return "other", 0.6
     return "clinical", 0.35
 
 
@@ -64,4 +72,6 @@ def combine(
         return text_modality, round(min(0.99, text_conf + 0.3 * (1 - text_conf)), 3)
     if img_conf > 0.8 and text_conf < 0.8:
         return img_mod, round(img_conf * 0.8, 3)
+    if img_mod == "other" and text_modality == "clinical" and text_conf < img_conf:
+        return "other", round(img_conf * 0.9, 3)  # a chart whose caption merely says "on the"
     return text_modality, round(text_conf * 0.85, 3)

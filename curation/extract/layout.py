@@ -12,13 +12,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .annotate import parse_label, split_subcaptions
-from .model import Box
-from .reader import Block, PageData, Placement
+from .annotate import continuation, join_continuation, norm_label, parse_label, split_subcaptions
+from .model import Box, FigureInfo
+from .reader import Block, PageData, Placement, Span
 
 MERGE_GAP = 14.0  # points between panels of one figure (column gutters are wider)
 ALIGN = 3.0  # panels in a row share a top or bottom edge within this many points
-LOOSE_GAP = 26.0  # gutter allowed between equal, fully aligned panels
+LOOSE_GAP = 26.0  # gutter allowed between aligned panels of like height
+LOOSE_HEIGHT = 0.6  # the shorter of two such panels is at least this share of the taller
 CAPTION_GAP = 60.0  # farthest a caption may sit from its image
 MARGIN_BAND = 50.0  # running heads and folios live within this band of the page edge
 PANEL_LETTER = re.compile(r"^\(?([A-Ha-h])[).]?$")
@@ -140,7 +141,13 @@ def group_images(page: PageData) -> list[Group]:
                 # Only side by side: two stacked figures, one captioned above and the next
                 # below, would look like a grid; `absorb_panels` joins rows via the letters.
                 exact = abs(a[1] - b[1]) < 1.0 and abs(a[3] - b[3]) < 1.0
-                gap_r = LOOSE_GAP if same and exact else 0
+                # Pictures of one figure set a little wider apart (10-30 pt, room for their
+                # sub-captions) share one edge line and are of like height; a second figure
+                # in the next column is split off again by `_undo_loose_joins` (its caption
+                # lies inside the union) or by `split_by_captions` (captions side by side).
+                ha, hb = a[3] - a[1], b[3] - b[1]
+                alike = min(ha, hb) >= LOOSE_HEIGHT * max(ha, hb)
+                gap_r = LOOSE_GAP if (same and exact) or alike else 0
                 if row and v > 0.5 * min(a[3] - a[1], b[3] - b[1]) and -h <= max(MERGE_GAP, gap_r):
                     gap = (min(a[2], b[2]), max(a[1], b[1]), max(a[0], b[0]), min(a[3], b[3]))
                     join = not _gap_has_text(gap, page.blocks)
@@ -307,13 +314,77 @@ TABLE_START = re.compile(r"^\s*(?:Table|TABLE|Tab\.)\s*[A-Z]?\d")
 Style = tuple[str, float]
 
 
+# A second caption inside one text block: after a sentence end, a label followed by its
+# punctuation or a capital ("... on the shin. Figure 4. Dermoscopy ...").
+SHARED_LABEL = re.compile(
+    r"(?<=[.!?)\]])\s+(?=(?:Fig(?:ure)?\.?|FIG(?:URE)?\.?)\s*\d+(?:[.\-\u2013]\d+)*(?:[.:|]\s|\s+[A-Z]))"
+)
+
+
+def split_shared_captions(page: PageData) -> None:
+    """Split, in place, text blocks that hold two captions ("Figure 3. A plaque on the shin.
+    Figure 4. Dermoscopy of the same plaque."): side-by-side figures whose captions share a
+    line, or stacked ones MuPDF read as one block. Each part gets the box of its own spans,
+    a span cut at the label shared out by characters. Idempotent."""
+    out: list[Block] = []
+    for b in page.blocks:
+        out.extend(_split_block(b))
+    page.blocks[:] = out
+
+
+def _split_block(b: Block) -> list[Block]:
+    first = parse_label(b.text)
+    if not first:
+        return [b]
+    for m in SHARED_LABEL.finditer(b.text, first[1]):
+        second = parse_label(b.text[m.end() :])
+        if not second or norm_label(second[0]) == norm_label(first[0]):
+            continue
+        head, tail = _cut_spans(b.spans, b.text[m.end() :][:12])
+        if not head or not tail:
+            continue
+        parts = [
+            Block(_spans_box(sp), txt.strip(), [txt.strip()], sp, b.furniture)
+            for sp, txt in ((head, b.text[: m.start()]), (tail, b.text[m.end() :]))
+        ]
+        return [parts[0], *_split_block(parts[1])]
+    return [b]
+
+
+def _cut_spans(spans: list[Span], start: str) -> tuple[list[Span], list[Span]]:
+    """Spans before and from the point where text `start` (the second label) begins."""
+    pat = re.compile(r"\s*".join(re.escape(c) for c in start.replace(" ", "")))
+    for k, sp in enumerate(spans):
+        m = pat.search(sp.text, 1 if k == 0 else 0)
+        if m is None:
+            continue
+        idx = m.start()
+        if idx == 0:
+            return spans[:k], spans[k:]
+        flat = sp.text
+        x0, y0, x1, y1 = sp.bbox
+        cut = x0 + (x1 - x0) * idx / max(len(flat), 1)
+        left = Span(flat[:idx].rstrip(), sp.font, sp.size, sp.bold, (x0, y0, cut, y1))
+        right = Span(flat[idx:], sp.font, sp.size, sp.bold, (cut, y0, x1, y1))
+        return [*spans[:k], left], [right, *spans[k + 1 :]]
+    return [], []
+
+
+def _spans_box(spans: list[Span]) -> Box:
+    box = spans[0].bbox
+    for sp in spans[1:]:
+        box = union(box, sp.bbox)
+    return tuple(round(v, 2) for v in box)  # type: ignore[return-value]
+
+
 def find_captions(page: PageData, style: Style | None = None) -> list[Caption]:
     """Blocks that start with a figure label, scored by how much they look like a caption.
 
     A body paragraph may also start with "Fig. 3.2 shows ..."; the score (bold label, a size
     other than the body text, closeness to an image) lets the pairer and the orphan logic prefer
-    real captions.
+    real captions. Blocks holding two captions are split first (`split_shared_captions`).
     """
+    split_shared_captions(page)
     size = body_size(page)
     out: list[Caption] = []
     used: set[int] = set()
@@ -722,3 +793,26 @@ def panel_letters_in_image(group: Group, page: PageData) -> list[str | None]:
                 break
         out.append(found)
     return out
+
+
+def join_continued_captions(figures: list[FigureInfo], orphans: list[dict]) -> list[dict]:
+    """Append each continued caption ("Figure 2 (...continued) ...", a caption orphan on a
+    later page) to its figure, the nearest one before it with that label, and return the
+    orphans left. The continuation is no second figure and pairs with no image."""
+    left = []
+    for o in orphans:
+        rest = continuation(o.get("text", "")) if o.get("kind") == "caption" else None
+        key = norm_label(o["label"]) if rest is not None else None
+        earlier = [
+            f
+            for f in figures
+            if key is not None and norm_label(f.label) == key and f.page <= o["page"]
+        ]
+        if not earlier:
+            left.append(o)
+            continue
+        f = max(earlier, key=lambda f: f.page)
+        f.caption = join_continuation(f.caption, rest or "")
+        if "caption_continued" not in f.flags:
+            f.flags = sorted([*f.flags, "caption_continued"])
+    return left

@@ -32,6 +32,7 @@ from .layout import (
     is_margin,
     is_panel_letter,
     is_vector,
+    join_continued_captions,
     learn_caption_style,
     pair,
     reading_order,
@@ -361,6 +362,7 @@ def _extract_range(
         key = annotate.norm_label(f.label)
         f.mentions = list(mentions.get(key, []))
         _section_from_citation(f, cited_in.get(key))
+    orphans = join_continued_captions(figures, orphans)
     return ChunkResult(pages, figures, orphans)
 
 
@@ -580,6 +582,7 @@ def extract_book(
                     take(f.result())
     finally:
         doc.close()
+    orphans = join_continued_captions(found, orphans)  # a caption continued across chunks
     link = link_book(path, [FigureRef(f.label, f.page) for f in found], orphans, dpi=dpi)
     if on_figures is not None:
         on_figures(link.figures)

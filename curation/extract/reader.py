@@ -591,8 +591,14 @@ def read_drawings(
     return out
 
 
+def _same_px(a: int, b: int) -> bool:
+    return a <= 0 or b <= 0 or abs(a - b) <= max(2, 0.01 * max(a, b))
+
+
 def merge_tiles(placements: list[Placement]) -> list[Placement]:
-    """Join images that abut along a whole edge: one picture stored as strips or tiles."""
+    """Join images that abut along a whole edge with the same pixel count along it: one
+    picture stored as strips or tiles. Pictures merely set edge to edge (no gutter) stay
+    apart, to become panels of their own."""
     items = list(placements)
     merged = True
     while merged:
@@ -604,8 +610,12 @@ def merge_tiles(placements: list[Placement]) -> list[Placement]:
                 same_y = abs(a[1] - b[1]) < 0.6 and abs(a[3] - b[3]) < 0.6
                 touch_v = abs(a[3] - b[1]) < 0.8 or abs(b[3] - a[1]) < 0.8
                 touch_h = abs(a[2] - b[0]) < 0.8 or abs(b[2] - a[0]) < 0.8
-                if (same_x and touch_v) or (same_y and touch_h):
-                    pa, pb = items[i], items[j]
+                pa, pb = items[i], items[j]
+                # Strips of one raster keep its pixel rows (side by side) or columns (stacked);
+                # two pictures placed edge to edge seldom share them (#11 class 4).
+                rows = _same_px(pa.height_px, pb.height_px)
+                cols = _same_px(pa.width_px, pb.width_px)
+                if (same_x and touch_v and cols) or (same_y and touch_h and rows):
                     box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
                     wpx = pa.width_px if same_x else pa.width_px + pb.width_px
                     hpx = pa.height_px + pb.height_px if same_x else pa.height_px

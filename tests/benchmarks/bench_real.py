@@ -222,7 +222,9 @@ def tuned_on() -> dict[str, list[str]]:
         m = re.match(r"^- (.+?):.*\|\s*tuned on:\s*(.*)$", line)
         if m:
             ids = [
-                d.strip() for d in m.group(2).split(",") if re.fullmatch(r"[a-z0-9-]+", d.strip())
+                d.strip()
+                for d in re.sub(r"\([^)]*\)", "", m.group(2)).split(",")
+                if re.fullmatch(r"[a-z0-9-]+", d.strip())
             ]
             rules[m.group(1).strip()] = ids
     return rules
