@@ -14,9 +14,12 @@ both are extracted. Scores:
   the born-digital and the scanned extraction, so the scan's loss is seen apart from the
   extractor's own misses.
 - `caption sim`: mean similarity of matched captions (1.0 = OCR read them exactly).
-- speed: CPU seconds a page of the scanned extraction in this one process, with OpenMP held to
-  one thread, and the wall seconds beside it. CPU time is the one-core figure on a shared
-  machine, where the wall clock also counts time waiting for a core. Target <= 1.5 s a page.
+- the OCR engine: the installed `tesseract` when there is one, else PyMuPDF's built-in copy
+  (`MMSKIN_OCR_ENGINE=pymupdf` forces it; see `ocr.engine`).
+- speed: CPU seconds a page of the scanned extraction (this process and the tesseract program
+  it runs), with OpenMP held to one thread, and the wall seconds beside it. CPU time is the
+  one-core figure on a shared machine, where the wall clock also counts time waiting for a
+  core. Target <= 1.5 s a page.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core: before Tesseract is 
 import argparse
 import difflib
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -41,7 +45,7 @@ import pymupdf  # noqa: E402
 
 from curation.extract import extract_book  # noqa: E402
 from curation.extract.annotate import norm_label  # noqa: E402
-from curation.extract.ocr import scanned_copy  # noqa: E402
+from curation.extract.ocr import engine, scanned_copy  # noqa: E402
 from curation.samplebook import generate_book  # noqa: E402
 
 BOX_IOU = 0.8
@@ -93,6 +97,12 @@ def match(reference: list, found: list, *, labels: bool = False) -> dict:
     }
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for (the tesseract program)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def first_pages(src: Path, dst: Path, n: int | None) -> Path:
     """The first `n` pages of a PDF (all when None), so a long paper stays a short run."""
     doc = pymupdf.open(src)
@@ -111,9 +121,9 @@ def measure(name: str, pdf: Path, workdir: Path, dpi: int, gold=None) -> dict:
     scan = scanned_copy(pdf, workdir / f"{name.replace('/', '_')}.scan.pdf", dpi=dpi)
     pages = pymupdf.open(pdf).page_count
     born = extract_book(pdf)
-    c0, w0 = time.process_time(), time.perf_counter()
+    c0, w0 = cpu_seconds(), time.perf_counter()
     scanned = extract_book(scan)
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    cpu, wall = cpu_seconds() - c0, time.perf_counter() - w0
     row = {
         "document": name,
         "pages": pages,
@@ -162,7 +172,7 @@ def print_table(rows: list[dict]) -> None:
         f"{'':>9} {cpu:>7.2f} {wall:>8.2f}"
     )
     print(
-        f"\nscanned copies: pair F1 {f1:.3f} (target >= 0.85); "
+        f"\nOCR engine: {engine()}. Scanned copies: pair F1 {f1:.3f} (target >= 0.85); "
         f"{cpu:.2f} CPU s a page on one core (target <= 1.5), {wall:.2f} s wall"
     )
 
