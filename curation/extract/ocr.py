@@ -301,21 +301,23 @@ def build_blocks(lines: list[_Line]) -> list[Block]:
 # --- figure regions ----------------------------------------------------------------------------
 
 
-def _ink(pix: pymupdf.Pixmap) -> np.ndarray:
-    """Ink mask of a page render, at REGION_DPI."""
+def _ink(pix: pymupdf.Pixmap) -> tuple[np.ndarray, np.ndarray]:
+    """Ink mask of a page render at REGION_DPI, and the darkest channel it was cut from."""
     arr = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
     arr = arr[:, : pix.width * pix.n].reshape(pix.height, pix.width, pix.n)
-    # The darkest channel: pale pink stains and yellowed paper differ in it from white.
-    gray = arr.min(axis=2) if pix.n >= 3 else arr[..., 0]
     f = REGION_DPI / OCR_DPI
     size = (max(int(pix.width * f), 1), max(int(pix.height * f), 1))
-    gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(arr, size, interpolation=cv2.INTER_AREA)  # first: 4x fewer pixels
+    # The darkest channel: pale pink stains and yellowed paper differ in it from white.
+    gray = (
+        np.minimum(np.minimum(small[..., 0], small[..., 1]), small[..., 2]) if pix.n >= 3 else small
+    )
     paper = float(np.percentile(gray, 98))
     near = gray[gray >= paper - INK_MAX].astype(np.float32)
     # Robust spread (median absolute deviation): pale pictures must not widen it.
     noise = 1.4826 * float(np.median(np.abs(near - paper))) if near.size else 0.0
     drop = min(max(4.0 * noise + 4.0, INK_MIN), INK_MAX)
-    return (gray < paper - drop).astype(np.uint8)
+    return (gray < paper - drop).astype(np.uint8), gray
 
 
 def _components(mask: np.ndarray) -> list[tuple[int, int, int, int, int]]:
@@ -379,22 +381,19 @@ def recognise(pix: pymupdf.Pixmap) -> bytes:
         return out.read_bytes()
 
 
-def ocr_lines(pix: pymupdf.Pixmap, ink: np.ndarray, scale_pt: float) -> dict:
-    """Tesseract's reading of the page render (PyMuPDF's `Pixmap.pdfocr_tobytes`), in points of
-    the displayed page, with photographs painted white first: their texture is read as words
-    and throws Tesseract's line finder off the captions beside them."""
-    arr = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
-    arr = arr[:, : pix.width * pix.n].reshape(pix.height, pix.width, pix.n).copy()
+def ocr_lines(pix: pymupdf.Pixmap, ink: np.ndarray, gray: np.ndarray, scale_pt: float) -> dict:
+    """Tesseract's reading of the page render, in points of the displayed page, with
+    photographs painted white first (in `pix`): their texture is read as words and throws
+    Tesseract's line finder off the captions beside them."""
     k = OCR_DPI / REGION_DPI
     for x, y, w, h, count in _components(ink):
         if count < SOLID_FILL * w * h or min(w, h) * scale_pt < MIN_IMAGE_PT:
             continue
-        x0, y0, x1, y1 = int(x * k), int(y * k), int((x + w) * k) + 1, int((y + h) * k) + 1
-        if not _flat(arr[y0:y1, x0:x1].min(axis=2)):
-            arr[y0:y1, x0:x1] = 255
-    clean = pymupdf.Pixmap(pymupdf.csRGB, pix.width, pix.height, arr.tobytes(), False)
-    clean.set_dpi(OCR_DPI, OCR_DPI)
-    pdf = pymupdf.open("pdf", recognise(clean))
+        if not _flat(gray[y : y + h, x : x + w]):
+            box = (int(x * k), int(y * k), int((x + w) * k) + 1, int((y + h) * k) + 1)
+            pix.set_rect(pymupdf.IRect(box) & pix.irect, (255,) * pix.n)
+    pix.set_dpi(OCR_DPI, OCR_DPI)
+    pdf = pymupdf.open("pdf", recognise(pix))
     try:
         out = pdf[0]
         raw = out.get_text("dict", flags=TEXT_FLAGS)
@@ -513,12 +512,12 @@ def read_scanned_page(doc: pymupdf.Document, number: int) -> OcrPage | None:
     raw = page.get_text("dict", flags=TEXT_FLAGS)
     own = [ln for b in raw["blocks"] if b.get("type", 0) == 0 for ln in b["lines"]]
     pix = page.get_pixmap(dpi=OCR_DPI, alpha=False)
-    ink = _ink(pix)
+    ink, gray = _ink(pix)
     frame = page.rect  # the displayed page
     scale = frame.width / ink.shape[1]
     ocr = not usable_text(own)
     if ocr:
-        raw = ocr_lines(pix, ink, scale)
+        raw = ocr_lines(pix, ink, gray, scale)
         lines = _lines(raw, pymupdf.Matrix(raw["zoom"], raw["zoom"]))
     else:
         lines = _lines(raw, matrix if turned else None)
