@@ -6,9 +6,12 @@ picture as a page background, so nothing is found. Here such a page is turned in
 mentions run through the same code:
 
 - text: the page's own text layer when it has a usable one (a scan already OCR'd by its
-  producer), otherwise Tesseract through PyMuPDF (`Page.get_textpage_ocr`), only on this page.
-  Tesseract's lines are joined into paragraph blocks (it reports each line alone), with one
-  font size per block, so the caption finder's size rules see steady sizes, not OCR jitter.
+  producer), otherwise Tesseract through PyMuPDF's integration, only on this page. The page is
+  rendered once at OCR_DPI; photographs on it are painted white and the rest goes to
+  `Pixmap.pdfocr_tobytes` (what `Page.get_textpage_ocr` does, less the photographs: Tesseract
+  reads their texture as words, and lost caption lines set beside them). Its lines are joined
+  into paragraph blocks (it reports each line alone), with one font size per block, so the
+  caption finder's size rules see steady sizes, not OCR jitter.
 - figures: the page is rendered small; ink (anything darker than the paper) minus the prose
   lines is cut into connected components. Solid ones are pictures (`PageData.images`); sparse
   ones (line art, charts) are clustered like vector paths and handed over as
@@ -25,6 +28,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,8 +54,6 @@ from .reader import (
     join_lines,
     merge_tiles,
     reading_inverse,
-    reading_matrix,
-    reading_rect,
 )
 
 OCR_DPI = 200  # Tesseract reads 8-10 pt captions reliably from here; 300 dpi is slower
@@ -62,11 +64,17 @@ MIN_TEXT_CHARS = 20  # fewer letters and digits than this on a scanned page: no 
 # INK_MAX (yellowed, mottled paper).
 INK_MIN, INK_MAX = 8.0, 40.0
 PICTURE_FILL = 0.5  # a component filling this share of its box is a picture, else line art
+SOLID_FILL = 0.85  # ... this much, and not of one flat tone: a photograph, not read by OCR
+FLAT_SHARE = 0.5  # a region with this share of its pixels in one tone band is flat
 PROSE_INK = 0.45  # text lines with less ink than this share are text, not a picture
 CLUSTER_PT = 6.0  # line-art pieces this close are one drawing (reader's DRAWING_TOLERANCE)
+OCR_TIMEOUT = 300  # seconds for one page; a hung Tesseract must not hold a worker forever
 OCR_FONT = "ocr"
 SIZE_STEP = 0.5  # block sizes are rounded to this: OCR's per-word size estimates jitter
-SIZE_JITTER = 0.25  # ... by up to this share between lines of one paragraph
+SIZE_JITTER = 0.6  # ... by up to this share between lines of one paragraph (row bands)
+LINE_PITCH = 1.6  # lines of one paragraph are at most this many line heights apart
+OPEN_BLOCKS = 4  # paragraphs a line may continue, counted back from the latest
+PARA_END_WIDTH = 0.75  # a line shorter than this share of its block may end a paragraph
 WORD_GAP = 1.5  # pieces of one line are at most this many text sizes apart
 
 
@@ -174,21 +182,34 @@ class _Line:
     size: float
 
 
+def _alnum(text: str) -> int:
+    return sum(ch.isalnum() for ch in text)
+
+
 def _lines(raw: dict, turn: pymupdf.Matrix | None) -> list[_Line]:
+    """Tesseract's lines, less its noise: specks read as punctuation or a stray letter, and
+    short fragments it reads a second time over a real line."""
     out = []
     for b in raw["blocks"]:
         if b.get("type", 0) != 0:
             continue
         for ln in b["lines"]:
             text = re.sub(r"\s+", " ", "".join(s["text"] for s in ln["spans"])).strip()
-            if not re.search(r"[A-Za-z0-9]", text):
-                continue  # specks read as punctuation
-            sizes = [s["size"] for s in ln["spans"] if s["text"].strip()]
             r = pymupdf.Rect(ln["bbox"])
             if turn is not None:
                 r = r * turn
+            letter = is_letters(text) and (len(text) > 1 or r.width <= 2.5 * r.height)
+            if _alnum(text) < 2 and not letter:
+                continue
+            sizes = [s["size"] for s in ln["spans"] if s["text"].strip()]
             out.append(_Line(_round(r), text, median(sizes) if sizes else r.height))
-    return out
+    return [
+        ln
+        for ln in out
+        if _alnum(ln.text) > 3
+        or is_letters(ln.text)
+        or not any(_alnum(o.text) > _alnum(ln.text) and _inside(ln.bbox, o.bbox) > 0.3 for o in out)
+    ]
 
 
 def _round(r: pymupdf.Rect) -> Box:
@@ -196,19 +217,27 @@ def _round(r: pymupdf.Rect) -> Box:
 
 
 def _continues(block: list[_Line], ln: _Line) -> bool:
-    """Whether `ln` is the next line of the paragraph `block`: just below, in its column, of
-    its size, and not the start of a caption."""
+    """Whether `ln` is the next line of the paragraph `block`: one line pitch below, in its
+    column, of about its size, not the start of a caption, and the line before runs on.
+
+    Tesseract's line boxes span the whole row band (a picture beside the column makes them
+    tall), so positions are compared by line centres and heights by their median.
+    """
     last = block[-1]
     size = median(x.size for x in block)
     if parse_label(ln.text) or abs(ln.size - size) > SIZE_JITTER * size:
         return False
     if is_letters(last.text) or is_letters(ln.text):
         return False
-    gap = ln.bbox[1] - last.bbox[3]
-    if not -0.3 * size <= gap <= 0.8 * size:
+    h = median([x.bbox[3] - x.bbox[1] for x in block] + [ln.bbox[3] - ln.bbox[1]])
+    pitch = (ln.bbox[1] + ln.bbox[3]) / 2 - (last.bbox[1] + last.bbox[3]) / 2
+    if not 0.3 * h <= pitch <= LINE_PITCH * h:
         return False
     x0 = min(x.bbox[0] for x in block)
     x1 = max(x.bbox[2] for x in block)
+    short = len(block) >= 2 and last.bbox[2] < x0 + PARA_END_WIDTH * (x1 - x0)
+    if short and re.search(r"[.!?:]['\"”)]?$", last.text):
+        return False  # a short line ending a sentence ends the paragraph
     inter = min(x1, ln.bbox[2]) - max(x0, ln.bbox[0])
     return inter > 0.5 * min(x1 - x0, ln.bbox[2] - ln.bbox[0])
 
@@ -247,8 +276,11 @@ def build_blocks(lines: list[_Line]) -> list[Block]:
     """Paragraph blocks from lines in Tesseract's reading order, each with one rounded size."""
     groups: list[list[_Line]] = []
     for ln in join_pieces(lines):
-        if groups and _continues(groups[-1], ln):
-            groups[-1].append(ln)
+        # Tesseract may interleave the lines of two columns: any recent paragraph may go on.
+        for g in reversed(groups[-OPEN_BLOCKS:]):
+            if _continues(g, ln):
+                g.append(ln)
+                break
         else:
             groups.append([ln])
     blocks = []
@@ -269,26 +301,107 @@ def build_blocks(lines: list[_Line]) -> list[Block]:
 # --- figure regions ----------------------------------------------------------------------------
 
 
-def _ink(page: pymupdf.Page) -> tuple[np.ndarray, float]:
-    """Ink mask of the displayed page at REGION_DPI, and its points per pixel."""
-    pix = page.get_pixmap(dpi=REGION_DPI, alpha=False)
-    arr = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, pix.n)
+def _ink(pix: pymupdf.Pixmap) -> tuple[np.ndarray, np.ndarray]:
+    """Ink mask of a page render at REGION_DPI, and the darkest channel it was cut from."""
+    arr = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
+    arr = arr[:, : pix.width * pix.n].reshape(pix.height, pix.width, pix.n)
+    f = REGION_DPI / OCR_DPI
+    size = (max(int(pix.width * f), 1), max(int(pix.height * f), 1))
+    small = cv2.resize(arr, size, interpolation=cv2.INTER_AREA)  # first: 4x fewer pixels
     # The darkest channel: pale pink stains and yellowed paper differ in it from white.
-    gray = arr.min(axis=2) if pix.n >= 3 else arr[..., 0]
+    gray = (
+        np.minimum(np.minimum(small[..., 0], small[..., 1]), small[..., 2]) if pix.n >= 3 else small
+    )
     paper = float(np.percentile(gray, 98))
     near = gray[gray >= paper - INK_MAX].astype(np.float32)
     # Robust spread (median absolute deviation): pale pictures must not widen it.
     noise = 1.4826 * float(np.median(np.abs(near - paper))) if near.size else 0.0
     drop = min(max(4.0 * noise + 4.0, INK_MIN), INK_MAX)
-    return (gray < paper - drop).astype(np.uint8), 72.0 / REGION_DPI
+    return (gray < paper - drop).astype(np.uint8), gray
 
 
-def _to_px(box: Box, to_display: pymupdf.Matrix, scale: float, shape) -> tuple[int, ...]:
-    r = pymupdf.Rect(box) * to_display
-    h, w = shape
-    x0, y0 = max(int(r.x0 / scale), 0), max(int(r.y0 / scale), 0)
-    x1, y1 = min(int(np.ceil(r.x1 / scale)), w), min(int(np.ceil(r.y1 / scale)), h)
-    return x0, y0, x1, y1
+def _components(mask: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """Connected components (x, y, w, h, pixels) of a mask closed over 1-2 px gaps."""
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    return [tuple(int(v) for v in stats[i]) for i in range(1, n)]  # type: ignore[misc]
+
+
+def _flat(gray: np.ndarray) -> bool:
+    """Whether a region is mostly one tone (a shaded box or a filled diagram, whose text
+    is real) rather than a photograph."""
+    if gray.size == 0:
+        return True
+    counts = np.bincount((gray // 8).ravel(), minlength=32)
+    return counts.max() > FLAT_SHARE * gray.size
+
+
+def engine() -> str:
+    """Which Tesseract reads the pages: "tesseract", the installed program, when there is one,
+    else "pymupdf", the copy built into PyMuPDF (`Pixmap.pdfocr_tobytes`). Both write a PDF
+    page with the text layer, read the same way. The program is preferred for speed: PyMuPDF's
+    copy is built without Tesseract's SIMD kernels and took 2.3 times the CPU (3.8 s against
+    1.65 s on one dense generated page, 1.3 against 0.9 s a page on average); the
+    `MMSKIN_OCR_ENGINE` environment variable ("tesseract" or "pymupdf") overrides the choice.
+    """
+    wanted = os.environ.get("MMSKIN_OCR_ENGINE", "").strip().lower()
+    if wanted in ("tesseract", "pymupdf"):
+        return wanted
+    return "tesseract" if shutil.which("tesseract") else "pymupdf"
+
+
+def recognise(pix: pymupdf.Pixmap) -> bytes:
+    """A one-page PDF holding Tesseract's text layer for `pix` (its dpi set)."""
+    if engine() == "pymupdf":
+        return pix.pdfocr_tobytes(language="eng", tessdata=tessdata())
+    exe = shutil.which("tesseract")
+    if exe is None:
+        raise PdfError(
+            "ocr_unavailable", "MMSKIN_OCR_ENGINE=tesseract, but no tesseract is on PATH."
+        )
+    env = dict(os.environ)
+    # One page is one core's work: parallelism comes from the chunk workers, and OpenMP
+    # threads per page would oversubscribe them.
+    env.setdefault("OMP_THREAD_LIMIT", "1")
+    with tempfile.TemporaryDirectory(prefix="mmskin-ocr-") as tmp:
+        src = Path(tmp, "page.pnm")  # uncompressed: nothing to encode or decode
+        pix.save(src)
+        cmd = [exe, str(src), str(Path(tmp, "page")), "--dpi", str(OCR_DPI), "-l", "eng"]
+        cmd += ["--tessdata-dir", tessdata(), "-c", "textonly_pdf=1", "pdf"]
+        try:
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=OCR_TIMEOUT, env=env, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            done = None
+        out = Path(tmp, "page.pdf")
+        if done is None or done.returncode != 0 or not out.is_file():
+            # A broken program must not lose the page: PyMuPDF's copy reads it instead.
+            return pix.pdfocr_tobytes(language="eng", tessdata=tessdata())
+        return out.read_bytes()
+
+
+def ocr_lines(pix: pymupdf.Pixmap, ink: np.ndarray, gray: np.ndarray, scale_pt: float) -> dict:
+    """Tesseract's reading of the page render, in points of the displayed page, with
+    photographs painted white first (in `pix`): their texture is read as words and throws
+    Tesseract's line finder off the captions beside them."""
+    k = OCR_DPI / REGION_DPI
+    for x, y, w, h, count in _components(ink):
+        if count < SOLID_FILL * w * h or min(w, h) * scale_pt < MIN_IMAGE_PT:
+            continue
+        if not _flat(gray[y : y + h, x : x + w]):
+            box = (int(x * k), int(y * k), int((x + w) * k) + 1, int((y + h) * k) + 1)
+            pix.set_rect(pymupdf.IRect(box) & pix.irect, (255,) * pix.n)
+    pix.set_dpi(OCR_DPI, OCR_DPI)
+    pdf = pymupdf.open("pdf", recognise(pix))
+    try:
+        out = pdf[0]
+        raw = out.get_text("dict", flags=TEXT_FLAGS)
+        zoom = pix.width * 72.0 / OCR_DPI / out.rect.width
+    finally:
+        pdf.close()
+    raw["zoom"] = zoom
+    return raw
 
 
 def _cluster(boxes: list[Box], tol: float) -> list[Box]:
@@ -323,34 +436,26 @@ def _figure_sized(box: Box, area: float) -> bool:
 
 
 def find_regions(
-    page: pymupdf.Page,
-    lines: list[_Line],
-    matrix: pymupdf.Matrix,
-    ppi: float,
+    ink: np.ndarray, scale: float, lines: list[_Line], frame: pymupdf.Rect, ppi: float
 ) -> tuple[list[Placement], list[Placement], list[_Line]]:
-    """Pictures and line-art clusters on the page image (reading space), and the text lines
-    that are not noise read off a picture."""
-    ink, scale = _ink(page)
-    # Reading space -> displayed page: the inverse reading matrix, then /Rotate.
-    to_display = (reading_inverse(matrix) or pymupdf.Identity) * page.rotation_matrix
-    from_display = ~to_display
+    """Pictures and line-art clusters on the page image (`ink` at `scale` points a pixel,
+    displayed page), and the text lines that are not noise read off a picture."""
     mask = ink.copy()
-    line_px = [_to_px(ln.bbox, to_display, scale, ink.shape) for ln in lines]
-    for x0, y0, x1, y1 in line_px:
+    h_px, w_px = ink.shape
+    for ln in lines:
+        x0, y0 = max(int(ln.bbox[0] / scale), 0), max(int(ln.bbox[1] / scale), 0)
+        x1 = min(int(np.ceil(ln.bbox[2] / scale)), w_px)
+        y1 = min(int(np.ceil(ln.bbox[3] / scale)), h_px)
         cut = ink[y0:y1, x0:x1]
         if cut.size and cut.mean() < PROSE_INK:
             mask[max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = 0
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    frame = reading_rect(page, matrix)
     area = frame.width * frame.height
     pictures: list[Box] = []
     pieces: list[Box] = []
-    for i in range(1, n):
-        x, y, w, h, count = (int(v) for v in stats[i])
+    for x, y, w, h, count in _components(mask):
         if w * h < 16:
             continue
-        r = pymupdf.Rect(x * scale, y * scale, (x + w) * scale, (y + h) * scale) * from_display
+        r = pymupdf.Rect(x * scale, y * scale, (x + w) * scale, (y + h) * scale)
         box = _round(r & frame)
         if count >= PICTURE_FILL * w * h and _figure_sized(box, area):
             pictures.append(box)
@@ -395,25 +500,29 @@ def _scan_ppi(page: pymupdf.Page) -> float:
 
 def read_scanned_page(doc: pymupdf.Document, number: int) -> OcrPage | None:
     """The page as `PageData` read from its image, or None when it is not a scan (the
-    born-digital reader then reads it)."""
+    born-digital reader then reads it).
+
+    A scan reads upright as displayed, so its reading space is the displayed page.
+    """
     page = doc[number - 1]
     if not scan_image(page):
         return None
+    matrix = pymupdf.Matrix(page.rotation_matrix)
+    turned = page.rotation % 360 != 0
     raw = page.get_text("dict", flags=TEXT_FLAGS)
     own = [ln for b in raw["blocks"] if b.get("type", 0) == 0 for ln in b["lines"]]
+    pix = page.get_pixmap(dpi=OCR_DPI, alpha=False)
+    ink, gray = _ink(pix)
+    frame = page.rect  # the displayed page
+    scale = frame.width / ink.shape[1]
     ocr = not usable_text(own)
     if ocr:
-        textpage = page.get_textpage_ocr(
-            flags=TEXT_FLAGS, language="eng", dpi=OCR_DPI, full=True, tessdata=tessdata()
-        )
-        raw = page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)
-    lines_raw = [ln for b in raw["blocks"] if b.get("type", 0) == 0 for ln in b["lines"]]
-    matrix = reading_matrix(page, lines_raw)
-    turn = None if tuple(matrix) == tuple(pymupdf.Identity) else matrix
-    lines = _lines(raw, turn)
-    images, drawings, lines = find_regions(page, lines, matrix, _scan_ppi(page))
+        raw = ocr_lines(pix, ink, gray, scale)
+        lines = _lines(raw, pymupdf.Matrix(raw["zoom"], raw["zoom"]))
+    else:
+        lines = _lines(raw, matrix if turned else None)
+    images, drawings, lines = find_regions(ink, scale, lines, frame, _scan_ppi(page))
     blocks = build_blocks(lines)
-    frame = reading_rect(page, matrix)
     return OcrPage(
         number,
         frame.width,

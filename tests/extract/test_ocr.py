@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,17 +109,17 @@ def test_mixed_book_reads_only_its_scanned_pages_by_ocr(book, extracted, tmp_pat
     scan_page = born[-1].page  # a page with a figure
     mixed = scanned_copy(born_path, tmp_path / "mixed.pdf", pages={scan_page})
     calls = []
-    real = pymupdf.Page.get_textpage_ocr
+    real = ocr.recognise
 
-    def counting(self, *args, **kwargs):
-        calls.append(self.number + 1)
-        return real(self, *args, **kwargs)
+    def counting(pix):
+        calls.append(pix.width)
+        return real(pix)
 
-    monkeypatch.setattr(pymupdf.Page, "get_textpage_ocr", counting)
+    monkeypatch.setattr(ocr, "recognise", counting)
     assert len(extract_book(born_path)) == len(born)
     assert calls == []  # a born-digital book never runs Tesseract
     mixed_figs = extract_book(mixed)
-    assert calls == [scan_page]  # once for the scanned page, not again in the link pass
+    assert len(calls) == 1  # once for the scanned page, not again in the link pass
     on_scan = [f for f in mixed_figs if f.page == scan_page]
     assert on_scan and all("ocr" in f.doubts for f in on_scan)
     assert pair_f1(born, mixed_figs) >= 0.9
@@ -172,7 +173,7 @@ def test_scan_with_its_own_text_layer_is_not_ocrd(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("OCR ran on a page with a text layer")
 
-    monkeypatch.setattr(pymupdf.Page, "get_textpage_ocr", refuse)
+    monkeypatch.setattr(ocr, "recognise", refuse)
     [fig] = extract_book(path)
     assert fig.caption == "Fig. 2.1 Lichen planus on the wrist."
     assert _iou(fig.bbox, (100, 100, 400, 320)) > 0.9
@@ -274,3 +275,41 @@ def test_tessdata_prefers_the_environment(tmp_path, monkeypatch):
     finally:
         ocr.tessdata.cache_clear()
     assert Path(found, "eng.traineddata").is_file()
+
+
+def _caption_pixmap() -> pymupdf.Pixmap:
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=60)
+    page.insert_text((10, 30), "Fig. 4.2 Nummular eczema on the shin.", fontsize=11)
+    pix = page.get_pixmap(dpi=ocr.OCR_DPI, alpha=False)
+    pix.set_dpi(ocr.OCR_DPI, ocr.OCR_DPI)
+    return pix
+
+
+@pytest.mark.parametrize("engine", ["tesseract", "pymupdf"])
+def test_both_tesseracts_read_a_caption(engine, monkeypatch):
+    """The installed program (preferred, faster) and PyMuPDF's built-in copy give the same
+    kind of text layer."""
+    monkeypatch.setenv("MMSKIN_OCR_ENGINE", engine)
+    assert ocr.engine() == engine
+    out = pymupdf.open("pdf", ocr.recognise(_caption_pixmap()))
+    assert "Fig. 4.2 Nummular eczema on the shin." in " ".join(out[0].get_text().split())
+    assert out[0].rect.width == pytest.approx(300, abs=1)  # points of the page, at OCR_DPI
+
+
+def test_engine_falls_back_to_pymupdf_without_the_program(tmp_path, monkeypatch):
+    monkeypatch.delenv("MMSKIN_OCR_ENGINE", raising=False)
+    assert ocr.engine() == "tesseract"  # installed here
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert ocr.engine() == "pymupdf"
+
+
+def test_a_failing_program_leaves_the_page_to_pymupdf(tmp_path, monkeypatch):
+    broken = tmp_path / "tesseract"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.delenv("MMSKIN_OCR_ENGINE", raising=False)
+    assert ocr.engine() == "tesseract"
+    out = pymupdf.open("pdf", ocr.recognise(_caption_pixmap()))
+    assert "Nummular eczema" in out[0].get_text()
