@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 
 from curation import dedupe
 from curation.models import CropImage, DuplicateVerdict, Pair, Panel, ProjectSettings
@@ -76,14 +77,25 @@ def _verdict_links(index: dict[str, int]) -> tuple[list[tuple[int, int]], list[t
     return must, cannot
 
 
-def recluster(user=None, *, reason: str = "") -> dict:
-    """Cluster every described crop again and store the changes; returns counts."""
+def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dict:
+    """Cluster the described crops again and store the changes; returns counts.
+
+    ``around``: only the clusters of these crops (and the crops themselves) are redone, which
+    is all an expert verdict on two crops can change; by default every crop is.
+    """
+    around = list(around)
     with transaction.atomic():
         anchor = ProjectSettings.current()
         ProjectSettings.objects.select_for_update().get(pk=anchor.pk)  # one recluster at a time
-        rows = list(
-            CropImage.objects.order_by("id").values_list("id", "image", "descriptor", "cluster")
-        )
+        scope = CropImage.objects.order_by("id")
+        if around:
+            clusters = set(
+                CropImage.objects.filter(image__in=around)
+                .exclude(cluster="")
+                .values_list("cluster", flat=True)
+            )
+            scope = scope.filter(Q(image__in=around) | Q(cluster__in=clusters))
+        rows = list(scope.values_list("id", "image", "descriptor", "cluster"))
         descs = [dedupe.Descriptor.from_bytes(bytes(r[2])) for r in rows]
         index = {r[1]: k for k, r in enumerate(rows)}
         must, cannot = _verdict_links(index)
@@ -141,7 +153,7 @@ def record_verdict(pair: Pair, other: Pair, verdict: str, user) -> DuplicateVerd
     with transaction.atomic():
         before = dict(CropImage.objects.filter(image__in=[a, b]).values_list("image", "cluster"))
         row = DuplicateVerdict.objects.create(image_a=a, image_b=b, verdict=verdict, expert=user)
-    recluster(user, reason=f"verdict {row.pk}")
+    recluster(user, reason=f"verdict {row.pk}", around=[a, b])
     after = dict(CropImage.objects.filter(image__in=[a, b]).values_list("image", "cluster"))
     record_event(
         user,
