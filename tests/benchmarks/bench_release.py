@@ -263,6 +263,7 @@ def run(scale: float, db_url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,4")
+    parser.add_argument("--dedupe-crops", type=int, default=11_000, help="0: skip the dedupe")
     args = parser.parse_args()
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     print(f"{'scale':>5} {'pairs':>7} {'vqa':>7} {'build s':>8} {'cpu s':>6} {'peak MB':>8} "
@@ -273,6 +274,17 @@ def main() -> None:
             f"{r['scale']:>4g}x {r['counts']['pairs']:>7} {r['counts']['vqa']:>7} "
             f"{r['build_s']:>8.1f} {r['cpu_s']:>6.1f} {r['peak_rss_mb']:>8.0f} "
             f"{r['archive_mb']:>10.0f} {r['download_mb_s']:>8.0f} {r['load']:>5.1f}",
+            flush=True,
+        )
+    # -- near-duplicate detection at MM-Skin scale (issue 13; see bench_dedupe.py) ----------
+    if args.dedupe_crops:
+        import bench_dedupe
+
+        crops, truth, _kinds = bench_dedupe.corpus(args.dedupe_crops, [], seed=1)
+        d = bench_dedupe.run(crops, truth, bench_dedupe.Thresholds())
+        print(
+            f"dedupe at {len(crops)} crops: describe {d['describe_s']:.1f} s, cluster "
+            f"{d['cluster_s']:.1f} s (precision {d['precision']:.3f}, recall {d['recall']:.3f})",
             flush=True,
         )
 
