@@ -7,23 +7,18 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from curation.models import CropImage, DuplicateVerdict, Pair
 
 
-def _cluster_of(image: str) -> str:
-    return CropImage.objects.filter(image=image).values_list("cluster", flat=True).first() or ""
-
-
 def also_appears(pair: Pair, limit: int = 20) -> list[dict]:
     """Other pairs showing this pair's picture: the same file, or one near-duplicate cluster.
 
     Each row: pair id, book title, page, figure label, whether byte-identical, and the latest
-    verdict an expert gave on the two crops ("" when none).
+    verdict an expert gave on the two crops ("" when none). Two queries at most, whatever the
+    number of rows (the review page's query budget).
     """
     image = pair.panel.image
-    cluster = _cluster_of(image)
-    images = {image}
-    if cluster:
-        images |= set(CropImage.objects.filter(cluster=cluster).values_list("image", flat=True))
-    rows = (
-        Pair.objects.filter(panel__image__in=images)
+    own_cluster = CropImage.objects.filter(image=image).exclude(cluster="").values("cluster")[:1]
+    same_cluster = CropImage.objects.filter(cluster=Subquery(own_cluster)).values("image")
+    rows = list(
+        Pair.objects.filter(Q(panel__image=image) | Q(panel__image__in=same_cluster))
         .exclude(pk=pair.pk)
         .order_by("textbook__title", "panel__figure__page__number", "id")
         .values(
@@ -31,27 +26,30 @@ def also_appears(pair: Pair, limit: int = 20) -> list[dict]:
             "panel__figure__label", "panel__letter", "panel__image",
         )[:limit]
     )  # fmt: skip
-    out = []
-    for r in rows:
-        a, b = sorted((image, r["panel__image"]))
-        verdict = (
-            DuplicateVerdict.objects.filter(image_a=a, image_b=b)
-            .order_by("-created_at", "-id")
-            .values_list("verdict", flat=True)
-            .first()
+    if not rows:
+        return []
+    others = {r["panel__image"] for r in rows}
+    latest: dict[tuple[str, str], str] = {}
+    for a, b, verdict in (
+        DuplicateVerdict.objects.filter(
+            Q(image_a=image, image_b__in=others) | Q(image_b=image, image_a__in=others)
         )
-        out.append(
-            {
-                "pair_id": r["id"],
-                "book": r["textbook__title"],
-                "edition": r["textbook__edition"],
-                "page": r["panel__figure__page__number"],
-                "figure": r["panel__figure__label"] + (r["panel__letter"] or ""),
-                "identical": r["panel__image"] == image,
-                "verdict": verdict or "",
-            }
-        )
-    return out
+        .order_by("created_at", "id")
+        .values_list("image_a", "image_b", "verdict")
+    ):
+        latest[(a, b)] = verdict
+    return [
+        {
+            "pair_id": r["id"],
+            "book": r["textbook__title"],
+            "edition": r["textbook__edition"],
+            "page": r["panel__figure__page__number"],
+            "figure": r["panel__figure__label"] + (r["panel__letter"] or ""),
+            "identical": r["panel__image"] == image,
+            "verdict": latest.get(tuple(sorted((image, r["panel__image"]))), ""),
+        }
+        for r in rows
+    ]
 
 
 def cluster_counts() -> dict:
