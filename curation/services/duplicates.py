@@ -2,8 +2,8 @@
 
 The hashing and clustering are plain functions in ``curation.dedupe``; this module reads the
 crops from storage, stores descriptors in ``CropImage`` rows and writes the clusters back.
-Clustering runs over every crop of every book (11,000 crops take seconds, see
-bench_dedupe.py), under one lock, so two books finishing at once cannot interleave.
+Clustering runs over every crop of every book (see bench_dedupe.py for its time at 11,000
+crops), outside any lock; the write re-checks that nothing changed meanwhile (``recluster``).
 Verdicts are constraints of that clustering: "different" splits the two crops apart for good,
 "same" joins them whatever their distance.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 
 from curation import dedupe
 from curation.models import CropImage, DuplicateVerdict, Pair, Panel, ProjectSettings
@@ -77,16 +77,25 @@ def _verdict_links(index: dict[str, int]) -> tuple[list[tuple[int, int]], list[t
     return must, cannot
 
 
+def _state() -> tuple:
+    """What a clustering was computed from: the crops described and the verdicts given."""
+    crops = CropImage.objects.aggregate(n=Count("id"), top=Max("id"))
+    return crops["n"], crops["top"], DuplicateVerdict.objects.aggregate(top=Max("id"))["top"]
+
+
 def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dict:
     """Cluster the described crops again and store the changes; returns counts.
 
     ``around``: only the clusters of these crops (and the crops themselves) are redone, which
     is all an expert verdict on two crops can change; by default every crop is.
+    The clustering (seconds at 11,000 crops) runs outside any transaction, so it never holds
+    a lock that reviews or drafting wait on. The write then locks the rows, and when a crop,
+    a verdict or another recluster's write arrived meanwhile, it clusters again (up to three
+    times; a later recluster catches up with anything still newer).
     """
     around = list(around)
-    with transaction.atomic():
-        anchor = ProjectSettings.current()
-        ProjectSettings.objects.select_for_update().get(pk=anchor.pk)  # one recluster at a time
+    for attempt in range(3):
+        state = _state()
         scope = CropImage.objects.order_by("id")
         if around:
             clusters = set(
@@ -97,28 +106,41 @@ def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dic
             scope = scope.filter(Q(image__in=around) | Q(cluster__in=clusters))
         rows = list(scope.values_list("id", "image", "descriptor", "cluster"))
         descs = [dedupe.Descriptor.from_bytes(bytes(r[2])) for r in rows]
-        index = {r[1]: k for k, r in enumerate(rows)}
-        must, cannot = _verdict_links(index)
+        must, cannot = _verdict_links({r[1]: k for k, r in enumerate(rows)})
         labels = dedupe.cluster(descs, must_link=must, cannot_link=cannot)
         sizes: dict[int, int] = {}
         for label in labels:
             sizes[label] = sizes.get(label, 0) + 1
-        changed = []
-        for k, (pk, _image, _d, old) in enumerate(rows):
-            label = labels[k]
-            new = sha_of(rows[label][1]) if sizes[label] > 1 else ""
-            if new != old:
-                changed.append(CropImage(pk=pk, cluster=new))
-        CropImage.objects.bulk_update(changed, ["cluster"], batch_size=500)
-        counts = {
-            "crops": len(rows),
-            "clusters": sum(1 for n in sizes.values() if n > 1),
-            "clustered_crops": sum(n for n in sizes.values() if n > 1),
-            "changed": len(changed),
+        wanted = {
+            pk: sha_of(rows[labels[k]][1]) if sizes[labels[k]] > 1 else ""
+            for k, (pk, _image, _d, _old) in enumerate(rows)
         }
-        if changed:
-            record_event(user, anchor, "duplicates.reclustered", after=counts, note=reason)
-    return counts
+        read = {pk: old for pk, _image, _d, old in rows}
+        with transaction.atomic():
+            current = dict(
+                CropImage.objects.select_for_update()
+                .filter(pk__in=read)
+                .values_list("pk", "cluster")
+            )
+            if attempt < 2 and (current != read or _state() != state):
+                continue
+            changed = [
+                CropImage(pk=pk, cluster=new)
+                for pk, new in wanted.items()
+                if current.get(pk) != new
+            ]
+            CropImage.objects.bulk_update(changed, ["cluster"], batch_size=500)
+            counts = {
+                "crops": len(rows),
+                "clusters": sum(1 for n in sizes.values() if n > 1),
+                "clustered_crops": sum(n for n in sizes.values() if n > 1),
+                "changed": len(changed),
+            }
+            if changed:
+                anchor = ProjectSettings.current()
+                record_event(user, anchor, "duplicates.reclustered", after=counts, note=reason)
+            return counts
+    raise AssertionError("unreachable: the third attempt always writes")
 
 
 def index_textbook(book_id: int) -> dict:

@@ -176,3 +176,26 @@ def test_curator_sets_the_work_on_the_book_page(db, client, make_user):
     assert event.before == {"work": None} and event.after["work"] == first.work_id
     client.force_login(make_user("ex", "expert"))
     assert client.post(f"/books/{second.pk}/work/", {"work": ""}).status_code == 403
+
+
+def test_a_verdict_given_while_clustering_runs_is_not_overwritten(shelf, make_user, monkeypatch):
+    """The clustering runs outside the lock; its write notices the new verdict and redoes it."""
+    from curation import dedupe
+
+    expert = make_user("ex", "expert")
+    real = dedupe.cluster
+    calls = []
+
+    def slow_cluster(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # an expert answers while the first clustering computes
+            a, b = sorted((shelf["original"].panel.image, shelf["copy"].panel.image))
+            DuplicateVerdict.objects.create(
+                image_a=a, image_b=b, verdict="different", expert=expert
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duplicates.dedupe, "cluster", slow_cluster)
+    duplicates.recluster()
+    assert len(calls) == 2
+    assert set(CropImage.objects.values_list("cluster", flat=True)) == {""}
