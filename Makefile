@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test lint format bench-ingest bench-review bench-release bench-extract bench-draft clean
+.PHONY: install demo test lint format bench-ingest bench-review bench-release bench-extract bench-draft bench-dedupe clean
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ bench-review: install
 
 bench-draft: install
 	$(PY) tests/benchmarks/bench_draft.py
+
+bench-dedupe: install
+	$(PY) tests/benchmarks/bench_dedupe.py $(if $(REAL),--real $(REAL))
 
 bench-extract: install
 	$(PY) tests/benchmarks/bench_extract.py

@@ -27,6 +27,23 @@ class Sex(models.TextChoices):
     MALE = extracted.MALE
 
 
+class Work(models.Model):
+    """The book behind its editions: editions of one work are one split group (book rule)."""
+
+    title = models.CharField(max_length=limits.TITLE)
+    authors = models.CharField(max_length=limits.AUTHORS, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Textbook(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -38,6 +55,9 @@ class Textbook(models.Model):
     edition = models.CharField(max_length=limits.EDITION, blank=True)
     authors = models.CharField(max_length=limits.AUTHORS, blank=True)
     licence_note = models.TextField(max_length=limits.LICENCE_NOTE, blank=True)
+    work = models.ForeignKey(
+        Work, null=True, blank=True, on_delete=models.SET_NULL, related_name="editions"
+    )
     sha256 = models.CharField(max_length=SHA256_LEN, unique=True)
     file = models.CharField(max_length=300, help_text="storage path of the content-addressed PDF")
     original_filename = models.CharField(max_length=500, blank=True)
@@ -167,6 +187,50 @@ class Panel(models.Model):
 
     def __str__(self) -> str:
         return f"Fig. {self.figure.label}{self.letter}"
+
+
+class CropImage(models.Model):
+    """One distinct crop file (content addressed) and its near-duplicate descriptor.
+
+    ``cluster`` is the sha256 of the first crop of its near-duplicate cluster, blank for a
+    crop that is alone. Byte-identical crops are one file, hence one row: they need no
+    cluster to be one picture.
+    """
+
+    image = models.CharField(max_length=300, unique=True, help_text="storage path of the crop")
+    sha256 = models.CharField(max_length=SHA256_LEN, db_index=True)
+    phash = models.CharField(max_length=16, help_text="pHash of the whole crop (hex)")
+    descriptor = models.BinaryField(help_text="curation.dedupe.Descriptor.to_bytes()")
+    informative = models.BooleanField(default=True)
+    cluster = models.CharField(max_length=SHA256_LEN, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.image
+
+
+class DuplicateVerdict(models.Model):
+    """An expert's word on two crops: the same picture, or different (which splits them)."""
+
+    class Verdict(models.TextChoices):
+        SAME = "same", "same picture"
+        DIFFERENT = "different"
+
+    image_a = models.CharField(max_length=300, help_text="the smaller storage path of the two")
+    image_b = models.CharField(max_length=300)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["image_a", "image_b"], name="verdict_pair_idx")]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.image_a} / {self.image_b}"
 
 
 class Flag(models.TextChoices):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 import curation.api.base  # noqa: F401  (registers the <id:...> converter)
-from curation.views import books, dashboard, guidelines, panels, releases, review, vqa
+from curation.views import books, dashboard, duplicates, guidelines, panels, releases, review, vqa
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("books/<id:pk>/", books.BookDetailView.as_view(), name="book-detail"),
     path("books/<id:pk>/progress/", books.BookProgressView.as_view(), name="book-progress"),
     path("books/<id:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
+    path("books/<id:pk>/work/", books.BookWorkView.as_view(), name="book-work"),
     path("files/<path:path>", books.StoredFileView.as_view(), name="stored-file"),
     path("review/next/", review.ReviewNextView.as_view(), name="review-next"),
     path("review/vqa/next/", vqa.VQANextView.as_view(), name="vqa-next"),
@@ -22,6 +23,11 @@ urlpatterns = [
     path("review/pairs/<id:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
     path("review/pairs/<id:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),
     path("review/pairs/<id:pk>/undo/", review.PairUndoView.as_view(), name="review-undo"),
+    path(
+        "review/pairs/<id:pk>/duplicates/",
+        duplicates.DuplicateVerdictView.as_view(),
+        name="duplicate-verdict",
+    ),
     path("review/figures/<id:pk>/panels/", panels.PanelEditorView.as_view(), name="panel-editor"),
     path(
         "review/figures/<id:pk>/panels/gutter/",

@@ -7,6 +7,7 @@ The layout is the contract in shared/DESIGN.md ("Release layout").
 
 from curation.release.build import ARCHIVE, RELEASE_DIR, BuildResult, build
 from curation.release.diff import ReleaseDiff, diff_members
+from curation.release.leaks import LeakError, check_leaks
 from curation.release.manifest import SCHEMA_VERSION
 from curation.release.records import SPLITS, BookInfo, GroupInfo, PairRecord, ReleaseMeta, VQARecord
 from curation.release.split import SplitConfig, SplitError, assign_splits
@@ -20,6 +21,7 @@ __all__ = [
     "BookInfo",
     "BuildResult",
     "GroupInfo",
+    "LeakError",
     "PairRecord",
     "ReleaseBuildError",
     "ReleaseDiff",
@@ -29,6 +31,7 @@ __all__ = [
     "VQARecord",
     "assign_splits",
     "build",
+    "check_leaks",
     "diff_members",
     "preference_of",
 ]

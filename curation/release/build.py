@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 from curation.release.archive import write_archive
 from curation.release.card import write_card
 from curation.release.formats import write_formats
+from curation.release.leaks import check_leaks
 from curation.release.manifest import SCHEMA_VERSION, write_manifest
 from curation.release.records import PairRecord, ReleaseMeta
 from curation.release.writer import LocalImage, OpenImage, ReleaseWriter
@@ -45,12 +46,16 @@ def build(
     on_pair: Callable[[PairRecord, str, str], None] | None = None,
     progress: Progress | None = None,
     total: int | None = None,
+    leak_keys: Mapping[int, Sequence[str]] | None = None,
+    merged: Mapping[str, Any] | None = None,
 ) -> BuildResult:
     """Write the release folder ``workdir/release`` and ``workdir/archive.tar``.
 
     Pairs without an entry in ``splits`` are skipped (they joined the selection after the
     splits were drawn). ``on_pair(pair, split, fingerprint)`` sees every pair written.
     ``local_image(storage path)`` gives a crop's local file, which is then hard-linked.
+    ``leak_keys`` (pair id -> cluster / work keys) and ``merged`` (the splitter's stats): see
+    ``leaks.check_leaks`` and the card's "Duplicates" section.
     """
     report = progress or (lambda phase, fraction: None)
     root = Path(workdir) / RELEASE_DIR
@@ -70,6 +75,11 @@ def build(
     finally:
         writer.close()
     counts = writer.counts.as_dict()
+    # -- leak guard (issue 13): refuse a release where one picture is in two splits --------
+    check_leaks(root, leak_keys)
+    if merged is not None:
+        counts["duplicates"] = dict(merged)
+    # ---------------------------------------------------------------------------------------
     report("formats", 0.75)
     write_formats(root, name=meta.name, version=meta.version)
     write_card(root, meta, counts)

@@ -13,6 +13,31 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
+def _duplicates_section(merged: dict[str, Any] | None) -> list[str]:
+    """How many split units were joined because they show one picture (issue 13)."""
+    if not merged:
+        return []
+    return [
+        "### One picture, one split",
+        "",
+        "A picture reused in another figure, book or edition would put test items in "
+        "training. Split groups are therefore the union of the unit above, every crop file "
+        "(sha256), every near-duplicate cluster (perceptual hashes verified by keypoint "
+        "matching, and expert verdicts) and, under the book rule, every work's editions. The "
+        "build read the written rows back and found no image, cluster or work in two splits.",
+        "",
+        _row("what", "count"),
+        _row("---", "---"),
+        _row("split units (figures or books)", merged.get("units", 0)),
+        _row("split groups after merging", merged.get("groups", 0)),
+        _row("byte-identical crops shared by several units", merged.get("identical_images", 0)),
+        _row("near-duplicate clusters merged across units", merged.get("duplicate_clusters", 0)),
+        _row("works whose editions were merged", merged.get("works_with_editions", 0)),
+        _row("pairs moved off their parent release's split", merged.get("inherited_moved", 0)),
+        "",
+    ]
+
+
 def render_card(meta: ReleaseMeta, counts: dict[str, Any]) -> str:
     split = meta.split
     lines = [
@@ -85,6 +110,7 @@ def render_card(meta: ReleaseMeta, counts: dict[str, Any]) -> str:
         f"deterministic from seed {split['seed']} ({ratios}). Items that were in the parent "
         "release keep their split, so a test item stays a test item across versions.",
         "",
+        *_duplicates_section(counts.get("duplicates")),
         "## Files",
         "",
         "- `manifest.json`: metadata and the sha256 and size of every file; verify before use.",

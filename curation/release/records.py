@@ -65,6 +65,11 @@ class GroupInfo:
     figure_id: int
     book_key: str
     modality: str
+    # Leak guards (issue 13): the crop's sha256, its near-duplicate cluster ("" when alone)
+    # and, for the book rule, the work whose editions share one group ("" when none is set).
+    image_sha: str = ""
+    cluster: str = ""
+    work_key: str = ""
 
 
 @dataclass(frozen=True)

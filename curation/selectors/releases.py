@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from datetime import date
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from curation.models import Pair, Release, ReleaseItem, Review, Textbook, VQAItem
+from curation.models import CropImage, Pair, Release, ReleaseItem, Review, Textbook, VQAItem
 from curation.release import BookInfo, GroupInfo, PairRecord, VQARecord, diff_members
 from curation.release.diff import ReleaseDiff
 
@@ -86,14 +87,27 @@ def preview_counts(spec: dict) -> dict:
 
 
 def group_infos(spec: dict) -> Iterator[GroupInfo]:
-    """The splitter's input: one small tuple per selected pair."""
+    """The splitter's input: one small tuple per selected pair, with its leak keys."""
+    cluster = CropImage.objects.filter(image=OuterRef("panel__image")).values("cluster")[:1]
     rows = (
         pairs_matching(spec)
+        .annotate(dup_cluster=Subquery(cluster))
         .order_by("id")
-        .values_list("id", "panel__figure_id", "textbook__sha256", "modality")
-    )
-    for pair_id, figure_id, book_sha, modality in rows.iterator(chunk_size=2000):
-        yield GroupInfo(pair_id=pair_id, figure_id=figure_id, book_key=book_sha, modality=modality)
+        .values_list(
+            "id", "panel__figure_id", "textbook__sha256", "modality", "panel__image",
+            "dup_cluster", "textbook__work_id",
+        )
+    )  # fmt: skip
+    for pair_id, figure_id, book_sha, modality, image, dup, work in rows.iterator(chunk_size=2000):
+        yield GroupInfo(
+            pair_id=pair_id,
+            figure_id=figure_id,
+            book_key=book_sha,
+            modality=modality,
+            image_sha=posixpath.splitext(posixpath.basename(image))[0],
+            cluster=dup or "",
+            work_key=str(work) if work else "",
+        )
 
 
 def splits_of(release: Release | None) -> dict[int, str]:

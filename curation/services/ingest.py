@@ -23,7 +23,7 @@ from curation.models import (
     Textbook,
 )
 from curation.selectors.panels import FIX_ACTIONS
-from curation.services import dispatch
+from curation.services import dispatch, duplicates
 from curation.services.audit import record_event
 from curation.services.storage import store_bytes
 
@@ -313,6 +313,7 @@ def finalize_ingest(book_id: int, run: int, link: LinkResult) -> bool:
                 "pairs": Pair.objects.filter(textbook=book).count(),
             },
         )
+    duplicates.safe_index_textbook(book_id)  # near-duplicate crops across books (issue 13)
     return True
 
 

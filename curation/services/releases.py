@@ -328,16 +328,32 @@ def _describe(exc: Exception) -> str:
     return f"The build crashed: {exc!r}"
 
 
+def _leak_keys(infos: list[pipeline.GroupInfo], rule: str) -> dict[int, tuple[str, ...]]:
+    """What the written release is checked against besides image sha256s (leaks.py)."""
+    out = {}
+    for info in infos:
+        keys = (f"cluster:{info.cluster}",) if info.cluster else ()
+        if rule == "book" and info.work_key:
+            keys += (f"work:{info.work_key}",)
+        if keys:
+            out[info.pair_id] = keys
+    return out
+
+
 def _build_into(release: Release, token: str, workdir: Path) -> pipeline.BuildResult:
     spec = release.filter
     inherited = select.splits_of(release.parent)
+    infos = list(select.group_infos(spec))  # small tuples: ids, keys and a modality
+    merged: dict = {}
     splits = pipeline.assign_splits(
-        select.group_infos(spec),
+        infos,
         pipeline.SplitConfig(
             rule=release.split["rule"], seed=release.split["seed"], ratios=release.split["ratios"]
         ),
         inherited,
+        stats=merged,
     )
+    leak_keys = _leak_keys(infos, release.split["rule"])
     if not splits:
         raise ServiceError("empty", "No pairs match the release's filter any more.")
     last_report = [0.0]
@@ -367,6 +383,8 @@ def _build_into(release: Release, token: str, workdir: Path) -> pipeline.BuildRe
             on_pair=on_pair,
             progress=progress,
             total=len(splits),
+            leak_keys=leak_keys,
+            merged=merged,
         )
     finally:
         items.close()

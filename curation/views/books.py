@@ -14,7 +14,9 @@ from django.urls import reverse
 from curation.models import Pair, Textbook
 from curation.selectors import dashboard as progress_select
 from curation.selectors import textbooks as select
+from curation.selectors import works as select_works
 from curation.services import textbooks as textbook_service
+from curation.services import works as work_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
 from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, ML_WORKER, roles_of
@@ -87,6 +89,9 @@ class BookDetailView(RoleRequiredView):
             "counts": select.pair_counts(book.pk),
             "modalities": progress_select.progress(book.pk),
             "queue": reverse("review-next"),
+            # the work/edition form (books/_work.html)
+            "work_suggestion": select_works.suggest_work(book),
+            "works": select_works.works()[:500],
         }
         return render(request, "books/detail.html", context)
 
@@ -114,6 +119,30 @@ class BookReingestView(RoleRequiredView):
             textbook_service.start_ingest(pk, request.user, force=bool(request.POST.get("force")))
         except ServiceError as exc:
             messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("book-detail", args=[pk]))
+
+
+class BookWorkView(RoleRequiredView):
+    """The book page's work/edition form: join a work, start one, or leave it."""
+
+    allowed_roles = STAFF
+
+    def post(self, request, pk: int):
+        book = get_object_or_404(Textbook, pk=pk)
+        raw = request.POST.get("work", "")
+        try:
+            work_id = int(raw) if raw.isdigit() else None
+            work_service.set_work(
+                book,
+                request.user,
+                work_id=work_id,
+                title="" if work_id else request.POST.get("title", ""),
+                authors=request.POST.get("authors", ""),
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Work saved.")
         return HttpResponseRedirect(reverse("book-detail", args=[pk]))
 
 

@@ -16,6 +16,18 @@ as its original, and nothing else is.
 It prints the pairwise precision and recall of the clustering (a pair of crops put in one
 cluster is a true positive when they come from one original), the largest cluster (chaining
 shows here first), and the seconds to describe and to cluster. Not a test: nothing asserts.
+
+Measured (2-core machine shared with other jobs, load average about 7, so times are high):
+
+- 2,500 crops (49 real pictures from the example PDFs of Unstructured-IO/unstructured and
+  opendatalab/MinerU, the rest drawn), inliers 12: precision 1.000, recall 0.958; the sweep
+  gave inliers 6: 0.631 / 0.977, 9: 1.000 / 0.966, 15: 1.000 / 0.947, 18: 1.000 / 0.939.
+  Chosen: 10, between the last perfectly precise value and the recall target.
+- 11,000 crops, inliers 10: precision 0.9958, recall 0.9665 (7,159 pairs predicted, 7,376
+  true), largest cluster 7; describe 34 ms/crop, cluster 94 s.
+- Before (one global pHash per crop and complete-link on hashes only): 2,000 crops gave
+  precision 0.43 at recall 0.80, and no threshold reached both targets; a 5 % crop moves a
+  global pHash by 12-24 bits, as far as two different dermoscopies are apart.
 """
 
 from __future__ import annotations

@@ -269,6 +269,7 @@ def run(scale: float, db_url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,4")
+    parser.add_argument("--dedupe-crops", type=int, default=11_000, help="0: skip the dedupe")
     args = parser.parse_args()
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     print(f"{'scale':>5} {'pairs':>7} {'vqa':>7} {'build s':>8} {'s/1k pairs':>10} "
@@ -291,6 +292,17 @@ def main() -> None:
         print(
             f"time per 1,000 pairs, largest / smallest scale: wall {rows[-1][0] / rows[0][0]:.2f}, "
             f"cpu {rows[-1][1] / rows[0][1]:.2f} (target <= 1.3)"
+        )
+    # -- near-duplicate detection at MM-Skin scale (issue 13; see bench_dedupe.py) ----------
+    if args.dedupe_crops:
+        import bench_dedupe
+
+        crops, truth, _kinds = bench_dedupe.corpus(args.dedupe_crops, [], seed=1)
+        d = bench_dedupe.run(crops, truth, bench_dedupe.Thresholds())
+        print(
+            f"dedupe at {len(crops)} crops: describe {d['describe_s']:.1f} s, cluster "
+            f"{d['cluster_s']:.1f} s (precision {d['precision']:.3f}, recall {d['recall']:.3f})",
+            flush=True,
         )
 
 

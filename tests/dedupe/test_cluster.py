@@ -78,3 +78,16 @@ def test_descriptor_round_trips_through_bytes(dermoscopies):
     d = describe_image(dermoscopies[3])
     assert Descriptor.from_bytes(d.to_bytes()) == d
     assert d.keypoint_count > 12
+
+
+def test_the_dedupe_package_imports_no_django():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, curation.dedupe, curation.release.leaks, curation.release.split; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'django')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []

@@ -174,6 +174,8 @@ def test_a_review_cycle_stays_within_its_query_budget(expert_client, db):
     make_pairs(make_book(), 3)
     _cycle_queries(expert_client)
     next_, page, submit = _cycle_queries(expert_client)
+    # page: +2 for "this picture also appears in" (review/_duplicates.html: its pairs, and
+    # the verdicts when there are any; every pair here shares one crop file).
     budget = (5, 12, 10) if connection.vendor == "postgresql" else (11, 12, 10)
     assert all(n <= most for n, most in zip((next_, page, submit), budget, strict=True)), (
         next_,

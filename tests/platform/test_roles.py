@@ -93,6 +93,8 @@ MATRIX = {
     ("get", "/books/{book}/"): READERS,
     ("get", "/books/{book}/progress/"): READERS,
     ("post", "/books/{book}/reingest/"): STAFF,
+    ("post", "/books/{book}/work/"): STAFF,
+    ("post", "/review/pairs/{pair}/duplicates/"): READERS,
     ("get", "/files/{file}"): READERS,
 }
 
