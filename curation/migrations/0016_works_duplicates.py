@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0013_sex_contract"),
+        ("curation", "0015_agreement_counters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('curation', '0015_agreement_counters'),
+        ('curation', '0016_works_duplicates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -772,6 +772,7 @@ def undo_decision(pair_id: int, user, *, event_id: int) -> Pair:
         if review is not None:
             before["review"] = {"decision": review.decision, **review.values}
             review.delete()
+            agreement_counts.refresh_item(pair_id)  # the undone decision no longer counts
         record_event(
             user, pair, UNDONE, before=before, after=snapshot(pair),
             note=f"undoes event {event.pk} ({event.action})",

@@ -76,7 +76,10 @@ def test_no_page_breaks_the_policy_and_each_has_one_h1_and_a_skip_link(
         first = page.evaluate("document.activeElement && document.activeElement.className")
         assert "skip-link" in (first or ""), (path, first)
         page.keyboard.press("Enter")
-        assert page.evaluate("document.activeElement.id || location.hash") in {"main-content", "#main-content"}
+        assert page.evaluate("document.activeElement.id || location.hash") in {
+            "main-content",
+            "#main-content",
+        }
         assert not refused, (path, refused)
 
 

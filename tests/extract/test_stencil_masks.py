@@ -25,4 +25,3 @@ def test_a_stencil_mask_has_no_panels():
     doc.new_page()
     assert pymupdf.Pixmap(doc, _mask(doc)).colorspace is None
     assert split_composite(doc, _mask(doc), (0, 0, 100, 100)) == []
-

@@ -126,3 +126,20 @@ def test_rebuild_command_restores_and_checks_the_counters(db, make_user, capsys)
     assert "3 item(s)" in capsys.readouterr().out
     assert agreement() == want
     call_command("rebuild_agreement", "--check")
+
+
+def test_the_review_services_undo_takes_the_decision_out_of_the_counters(db, make_user):
+    """Two blind reviews agree; the second expert undoes theirs: kappa must lose the pair."""
+    ProjectSettings.objects.update_or_create(pk=1, defaults={"reviews_per_item": 2})
+    ann, bob = make_user("ann", "expert"), make_user("bob", "expert")
+    (pair,) = make_pairs(make_book(pages=1), 1)
+    svc.review_pair(pair.pk, ann, version=pair.version, action="accept")
+    pair.refresh_from_db()
+    svc.review_pair(pair.pk, bob, version=pair.version, action="accept")
+    assert [r["items"] for r in agreement()["expert_pairs"]] == [1]
+    from curation.models import ReviewEvent
+
+    decision = ReviewEvent.objects.filter(target_id=pair.pk, actor=bob).latest("id")
+    svc.undo_decision(pair.pk, bob, event_id=decision.pk)
+    assert agreement() == {"expert_pairs": [], "books": []}
+    _check("after the service's undo")
