@@ -100,3 +100,35 @@ class ReviewAdmin(ReadOnlyAdmin):
 @admin.register(models.ProjectSettings)
 class ProjectSettingsAdmin(ReadOnlyAdmin):
     list_display = ["reviews_per_item", "updated_at"]
+
+
+# Written only by their services (counters in the decision's transaction, verdicts and works
+# with audit events, guidelines with a version check): the admin shows them, never edits them.
+@admin.register(models.Work)
+class WorkAdmin(ReadOnlyAdmin):
+    list_display = ["title", "authors"]
+
+
+@admin.register(models.CropImage)
+class CropImageAdmin(ReadOnlyAdmin):
+    list_display = ["pk"]
+
+
+@admin.register(models.DuplicateVerdict)
+class DuplicateVerdictAdmin(ReadOnlyAdmin):
+    list_display = ["pk"]
+
+
+@admin.register(models.AgreementCount)
+class AgreementCountAdmin(ReadOnlyAdmin):
+    list_display = ["pk"]
+
+
+@admin.register(models.AgreementItem)
+class AgreementItemAdmin(ReadOnlyAdmin):
+    list_display = ["pk"]
+
+
+@admin.register(models.Guideline)
+class GuidelineAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "code", "version", "updated_by", "updated_at"]

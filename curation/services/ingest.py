@@ -90,14 +90,20 @@ def _doubts(*sources) -> list[str]:
 
 
 def _extract_quality(fig: FigureInfo, panel) -> dict:
-    """Confidence and doubts for the pair of ``panel``: the panel's own confidence when the
-    extractor gave one, else the figure's; the doubts of both. Both keys are optional in the
-    extractor's output (``getattr``): a figure without them is simply not doubtful."""
-    own = _confidence(getattr(panel, "confidence", None))
+    """Confidence and doubts for the pair of ``panel``: the lower of the panel's and the
+    figure's confidence (a sure panel of a doubtful figure is still doubtful; the extractor's
+    panels default to 1.0), and the doubts of both. Both keys are optional in the extractor's
+    output (``getattr``): a figure without them is simply not doubtful."""
+    known = [
+        c
+        for c in (
+            _confidence(getattr(panel, "confidence", None)),
+            _confidence(getattr(fig, "confidence", None)),
+        )
+        if c is not None
+    ]
     return {
-        "extract_confidence": own
-        if own is not None
-        else _confidence(getattr(fig, "confidence", None)),
+        "extract_confidence": min(known) if known else None,
         "extract_doubts": _doubts(getattr(fig, "doubts", None), getattr(panel, "doubts", None)),
     }
 

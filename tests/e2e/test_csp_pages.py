@@ -45,7 +45,6 @@ def _pages(book, pairs, release):
         f"/review/figures/{figure}/panels/",
         f"/review/vqa/pairs/{pairs[0].pk}/",
         "/dashboard/",
-        "/review/settings/",
         "/review/guidelines/",
         "/releases/",
         "/releases/new/",

@@ -157,4 +157,4 @@ def test_the_conflict_page_names_people_and_shows_times_the_image_and_a_word_dif
     assert "<del>eczema</del><ins>guttate psoriasis</ins>" in html
     recent = html[html.index('id="recent"') :]
     assert "Bob Jones · pair.edited" in recent and 'class="localtime"' in recent
-    assert "curation/localtime.js" in html and 'style="' not in html[html.index("<main>") :]
+    assert "curation/localtime.js" in html and 'style="' not in html[html.index("<main") :]

@@ -115,7 +115,7 @@ def test_ingest_keeps_the_extractors_confidence_and_doubts(db, monkeypatch):
     scored = figure("1.1", [panel(0), panel(1)])
     scored.confidence, scored.doubts = 0.7, ["caption below the page break"]
     scored.panels[1].confidence, scored.panels[1].doubts = 0.35, ["split at no gutter"]
-    silent = figure("1.2", [panel(0)])  # an extractor that says nothing of its confidence
+    silent = figure("1.2", [panel(0)])  # nothing assessed: the model's defaults
     strange = figure("1.3", [panel(0)])
     strange.confidence, strange.doubts = "high", "not a list"
     result = ChunkResult(pages=[PageInfo(1, 595, 842, "", [])], figures=[scored, silent, strange],
@@ -127,5 +127,7 @@ def test_ingest_keeps_the_extractors_confidence_and_doubts(db, monkeypatch):
     }
     assert rows[("1.1", 0)] == (0.7, ["caption below the page break"])
     assert rows[("1.1", 1)] == (0.35, ["caption below the page break", "split at no gutter"])
-    assert rows[("1.2", 0)] == (None, [])
-    assert rows[("1.3", 0)] == (None, [])
+    # The extractor's model defaults every figure and panel to 1.0 with no doubts (its
+    # confidence pass lowers them); a value that is no number is ignored, not stored.
+    assert rows[("1.2", 0)] == (1.0, [])
+    assert rows[("1.3", 0)] == (1.0, [])

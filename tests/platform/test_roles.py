@@ -40,6 +40,8 @@ MATRIX = {
     ("put", "/api/review-settings/"): STAFF,
     ("get", "/dashboard/"): STAFF,
     ("post", "/review/settings/"): STAFF,
+    ("get", "/review/guidelines/"): READERS,
+    ("post", "/review/guidelines/"): STAFF,
     ("post", "/releases/{release}/train/"): STAFF,
     ("get", "/review/next/"): READERS,
     ("get", "/api/vqa-items/"): READERS,
