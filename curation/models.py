@@ -179,7 +179,8 @@ class Panel(models.Model):
     letter = models.CharField(max_length=4, blank=True)
     bbox = models.JSONField()
     subcaption = models.TextField(max_length=limits.SUBCAPTION, blank=True)
-    image = models.CharField(max_length=300)
+    # Indexed: the review page looks up the other pairs showing this very crop file.
+    image = models.CharField(max_length=300, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["figure", "index"], name="uniq_panel_index")]

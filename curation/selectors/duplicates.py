@@ -11,14 +11,18 @@ def also_appears(pair: Pair, limit: int = 20) -> list[dict]:
     """Other pairs showing this pair's picture: the same file, or one near-duplicate cluster.
 
     Each row: pair id, book title, page, figure label, whether byte-identical, and the latest
-    verdict an expert gave on the two crops ("" when none). Two queries at most, whatever the
-    number of rows (the review page's query budget).
+    verdict an expert gave on the two crops ("" when none). Three queries at most, whatever
+    the number of rows, two when no other file is involved (the review page's query budget).
     """
     image = pair.panel.image
     own_cluster = CropImage.objects.filter(image=image).exclude(cluster="").values("cluster")[:1]
-    same_cluster = CropImage.objects.filter(cluster=Subquery(own_cluster)).values("image")
+    # The cluster's files as a list first: "image = x OR image IN (subquery)" keeps Postgres
+    # from using the index on the crop path (a scan of every pair: 44 ms at 11,000 pairs).
+    images = {image, *CropImage.objects.filter(cluster=Subquery(own_cluster)).values_list(
+        "image", flat=True
+    )}  # fmt: skip
     rows = list(
-        Pair.objects.filter(Q(panel__image=image) | Q(panel__image__in=same_cluster))
+        Pair.objects.filter(panel__image__in=images)
         .exclude(pk=pair.pk)
         .order_by("textbook__title", "panel__figure__page__number", "id")
         .values(
@@ -28,14 +32,18 @@ def also_appears(pair: Pair, limit: int = 20) -> list[dict]:
     )  # fmt: skip
     if not rows:
         return []
-    others = {r["panel__image"] for r in rows}
+    others = {r["panel__image"] for r in rows} - {image}
     latest: dict[tuple[str, str], str] = {}
     for a, b, verdict in (
-        DuplicateVerdict.objects.filter(
-            Q(image_a=image, image_b__in=others) | Q(image_b=image, image_a__in=others)
+        ()
+        if not others
+        else (
+            DuplicateVerdict.objects.filter(
+                Q(image_a=image, image_b__in=others) | Q(image_b=image, image_a__in=others)
+            )
+            .order_by("created_at", "id")
+            .values_list("image_a", "image_b", "verdict")
         )
-        .order_by("created_at", "id")
-        .values_list("image_a", "image_b", "verdict")
     ):
         latest[(a, b)] = verdict
     return [

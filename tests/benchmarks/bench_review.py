@@ -103,7 +103,10 @@ def seed(books: int, pairs: int, vqa: int, experts: int, start: int = 0) -> list
             for i in range(per_book)
         )  # fmt: skip
         panels = Panel.objects.bulk_create(
-            Panel(figure=f, index=0, bbox=[50, 60, 500, 400], image="crops/p.png") for f in figures
+            # One crop file per panel, as extraction writes them: a file shared by every pair
+            # would make each page list 11,000 "also appears in" pairs.
+            Panel(figure=f, index=0, bbox=[50, 60, 500, 400], image=f"crops/{b}-{i}.png")
+            for i, f in enumerate(figures)
         )
         proposal = {"text": "Plaque psoriasis.", "modality": "clinical", "diagnosis": "psoriasis",
                     "age": 40, "sex": "male", "flags": [], "modality_confidence": 0.9}  # fmt: skip
