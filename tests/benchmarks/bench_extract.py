@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import pymupdf  # noqa: E402
 
 from curation.extract import extract_book, imagecues  # noqa: E402
 from curation.extract.annotate import modality_from_text, norm_label  # noqa: E402
@@ -45,6 +44,7 @@ from curation.samplebook import (  # noqa: E402
     chapters_for_pages,
     generate_book,
 )
+from tests.benchmarks.bench_real import bare_pymupdf  # noqa: E402
 
 FIGURE_IOU = 0.8  # the issue's match rule: same page and label, box IoU >= 0.8
 PANEL_IOU = 0.7  # a panel needs its letter and IoU >= 0.7
@@ -181,17 +181,6 @@ def score_book(gold: GoldBook, figures) -> dict:
 
 
 REVIEW_FLAGS = ("face", "annotation_marks")
-
-
-def bare_pymupdf(path: Path, dpi: int) -> float:
-    """Seconds for PyMuPDF alone to read every page's text and render it at `dpi`."""
-    t0 = time.perf_counter()
-    doc = pymupdf.open(path)
-    for page in doc:
-        page.get_text("dict")
-        page.get_pixmap(dpi=dpi).tobytes("png")
-    doc.close()
-    return time.perf_counter() - t0
 
 
 # The child reports its own peak: VmHWM, the high-water mark of the resident set of its address

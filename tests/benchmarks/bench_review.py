@@ -42,6 +42,16 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 
 
+def wait_for_healthz(port: int, tries: int = 100) -> None:
+    """Until the server on ``port`` answers its health probe (gunicorn takes a moment)."""
+    for _ in range(tries):
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def setup_django(db_url: str, var_dir: Path, reuse: bool = False) -> None:
     os.environ.update(
         DATABASE_URL=db_url,
@@ -565,12 +575,7 @@ def main() -> None:
         cwd=ROOT, env={**os.environ},
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_healthz(port)
         results: dict[str, list] = defaultdict(list)
         claims: list = []
         submits: list = []

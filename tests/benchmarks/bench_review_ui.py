@@ -20,7 +20,6 @@ Not a test: nothing asserts a time (the target is p95 < 150 ms on this machine).
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import socket
 import statistics
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from tests.benchmarks.bench_review import wait_for_healthz  # noqa: E402
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 # In the page: when a deciding key goes down, and when the next pair is in with its crop.
@@ -105,6 +106,8 @@ def drive(url: str, pairs: int) -> dict[str, list[float]]:
         page.fill("#id_username", "expert")
         page.fill("#id_password", "expert-demo")
         page.click("button[type=submit]")
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(msg.text))
         page.goto(f"{url}review/next/")
         page.wait_for_selector("#pair")
         page.evaluate(HOOKS)
@@ -128,7 +131,12 @@ def drive(url: str, pairs: int) -> dict[str, list[float]]:
                 if "/review/next/" in page.url or page.locator("#pair").count() == 0:
                     print(f"queue empty after {i} pairs")
                     break
-                raise SystemExit("the page reloaded instead of swapping the pair") from exc
+                shot = Path(tempfile.gettempdir()) / "bench_review_ui_failure.png"
+                page.screenshot(path=str(shot))
+                raise SystemExit(
+                    f"no next pair was swapped in after decision {i + 1} ({action}); the page "
+                    f"is at {page.url}, screenshot {shot}; browser console: {console[-5:]}"
+                ) from exc
             times.setdefault(action, []).append(page.evaluate(f"window.__times[{i}]"))
             response, server = page.evaluate(f"window.__split[{i}]")
             if response is not None:
@@ -159,12 +167,7 @@ def main() -> None:
         cwd=ROOT, env=env,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_healthz(port)
         times = drive(f"http://127.0.0.1:{port}/", args.pairs)
     finally:
         web.terminate()
