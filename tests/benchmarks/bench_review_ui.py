@@ -125,7 +125,7 @@ def drive(url: str, pairs: int) -> dict[str, list[float]]:
             else:
                 page.keyboard.press("a" if action == "accept" else "s")
             try:
-                page.wait_for_function(f"window.__times && window.__times.length > {i}",
+                page.wait_for_function(f"() => window.__times && window.__times.length > {i}",
                                        timeout=15_000)  # fmt: skip
             except Exception as exc:
                 if "/review/next/" in page.url or page.locator("#pair").count() == 0:

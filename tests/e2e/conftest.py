@@ -31,6 +31,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page under the site's real Content-Security-Policy (no bypass_csp). Give
+    ``wait_for_function`` a function ("() => ..."): a bare expression is evaluated in the page
+    with eval, which the policy refuses once the first poll comes back false."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)

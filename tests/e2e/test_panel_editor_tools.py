@@ -195,7 +195,7 @@ def test_crops_refresh_in_place_when_the_re_render_finishes(
     assert render_crops.run(*job) == 1  # the worker finishes while the page is open
     page.wait_for_selector("#render-done", timeout=10_000)
     page.wait_for_function(
-        f"document.querySelector('img[data-crop-pair=\"{a.pk}\"]').src.indexOf('v=') > 0"
+        f"() => document.querySelector('img[data-crop-pair=\"{a.pk}\"]').src.indexOf('v=') > 0"
     )
     new_src = page.get_attribute(f'img[data-crop-pair="{a.pk}"]', "src")
     image = Panel.objects.get(pair=a).image

@@ -97,7 +97,7 @@ def _login(browser, live_server, make_user, width, height, name="ann"):
     page.fill("#id_password", "pw-for-tests")
     page.click("button[type=submit]")
     page.wait_for_url("**/review/pairs/*/")
-    page.wait_for_function("document.getElementById('crop').dataset.scale !== undefined")
+    page.wait_for_function("() => document.getElementById('crop').dataset.scale !== undefined")
     return context, page
 
 
@@ -135,7 +135,7 @@ def test_one_screen_holds_the_whole_decision(
         # The page the figure comes from: a tab beside the crop, scrolled to the figure's box.
         page.keyboard.press("g")
         assert page.locator("#pageview").is_visible() and not page.locator("#viewer").is_visible()
-        page.wait_for_function("document.getElementById('pageview').scrollTop > 0")
+        page.wait_for_function("() => document.getElementById('pageview').scrollTop > 0")
         view = page.locator("#pageview").bounding_box()
         figure = page.locator("#pageview rect.box-figure").bounding_box()
         assert figure["y"] < view["y"] + view["height"] and figure["y"] + 20 > view["y"]
@@ -157,7 +157,8 @@ def test_decisions_swap_in_place_with_undo_and_a_client_side_reject_check(
     try:
         assert page.locator("#pair").get_attribute("data-next-crop").endswith("crops/next.png")
         page.wait_for_function(  # the next pair's crop is fetched ahead
-            "performance.getEntriesByType('resource').some(e => e.name.endsWith('crops/next.png'))"
+            "() => performance.getEntriesByType('resource')"
+            ".some(e => e.name.endsWith('crops/next.png'))"
         )
         page.evaluate("window.notReloaded = true; window.scrollTo(0, 120)")
         scrolled = page.evaluate("window.scrollY")
