@@ -137,6 +137,12 @@ class Progress:
     today: int  # decisions the expert made since local midnight, anywhere
 
 
+@dataclass(frozen=True)
+class NextPreview:
+    crop: str | None = None
+    page: str | None = None
+
+
 def queue_progress(pairs: QuerySet[Pair], user) -> Progress:
     """ "12 / 119 · 8 today" for the review page: ``pairs`` is the queue's filter (book,
     modality, flag, doubt) over every status. Two counting queries."""
@@ -148,13 +154,16 @@ def queue_progress(pairs: QuerySet[Pair], user) -> Progress:
     return Progress(decided=counts["decided"] or 0, total=counts["total"] or 0, today=today)
 
 
-def next_crop(candidates: QuerySet[Pair], current_id: int) -> str | None:
-    """The crop of the pair Review / next will most likely give after ``current_id``, for the
-    page to fetch ahead (``candidates``: the queue, filtered and ordered). A guess: another
-    expert may take it first, which costs nothing but the prefetch."""
-    return (
+def next_preview(candidates: QuerySet[Pair], current_id: int) -> NextPreview:
+    """The crop and page image of the pair Review / next will most likely give after
+    ``current_id``, for the page to fetch ahead (``candidates``: the queue, filtered and
+    ordered). A guess: another expert may take it first, which costs nothing but the prefetch.
+    The pair's HTML is not fetched ahead: it comes back in the decision's own response, and
+    fetching it earlier would claim it."""
+    row = (
         candidates.exclude(pk=current_id)
         .exclude(panel__image="")
-        .values_list("panel__image", flat=True)
+        .values_list("panel__image", "panel__figure__page__image")
         .first()
     )
+    return NextPreview(crop=row[0], page=row[1] or None) if row else NextPreview()

@@ -14,7 +14,7 @@ from curation import limits
 from curation.api.base import as_int
 from curation.models import Flag, Modality, Pair, RejectReason, Textbook
 from curation.selectors.history import pair_history
-from curation.selectors.review import decisions_hidden, next_crop, queue_progress, review_context
+from curation.selectors.review import decisions_hidden, next_preview, queue_progress, review_context
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -201,7 +201,7 @@ class PairReviewView(RoleRequiredView):
             "progress": queue_progress(
                 review_service.filter_pairs(Pair.objects, filters), request.user
             ),
-            "next_crop": next_crop(review_service.queue(filters), pair_id),
+            "next": next_preview(review_service.queue(filters), pair_id),
             "doubtful": review_service.is_doubtful(pair),
             "filter": _filter_choices(request.GET),
             "filtered": bool(_query(request.GET)),

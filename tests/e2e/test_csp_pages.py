@@ -108,3 +108,21 @@ def test_the_guidelines_panel_opens_beside_the_pair(login, page, content, live_s
     panel = page.locator("#guidelines-panel")
     panel.locator("summary").click()
     assert "dermatoscope" in panel.inner_text()
+
+
+def test_a_decision_swap_after_zooming_the_crop_breaks_no_policy(login, page, content, live_server):
+    """The crop's zoom is an inline style set from script (allowed through CSSOM); htmx's
+    settle step would copy the old crop's style attribute onto the new one with setAttribute,
+    which the policy refuses, so the pages tell htmx to settle only class, width and height."""
+    refused = _watch(page)
+    login("eve", "expert")
+    page.goto(f"{live_server.url}/review/next/")
+    first = page.locator("#pair").get_attribute("data-pair")
+    page.keyboard.press("+")
+    page.wait_for_function("() => document.getElementById('crop').style.transform !== ''")
+    page.keyboard.press("a")
+    page.wait_for_function(
+        "first => document.getElementById('pair').dataset.pair !== first", arg=first
+    )
+    page.wait_for_load_state("networkidle")
+    assert not refused, refused

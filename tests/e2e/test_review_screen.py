@@ -160,6 +160,13 @@ def test_decisions_swap_in_place_with_undo_and_a_client_side_reject_check(
             "() => performance.getEntriesByType('resource')"
             ".some(e => e.name.endsWith('crops/next.png'))"
         )
+        # and the page it sits on (this pair's own page image is lazy and hidden: only the
+        # prefetch can have fetched it)
+        assert page.locator("#pair").get_attribute("data-next-page").endswith("pages/p.png")
+        page.wait_for_function(
+            "() => performance.getEntriesByType('resource')"
+            ".some(e => e.name.endsWith('pages/p.png'))"
+        )
         page.evaluate("window.notReloaded = true; window.scrollTo(0, 120)")
         scrolled = page.evaluate("window.scrollY")
         assert scrolled > 0

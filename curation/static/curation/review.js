@@ -151,7 +151,19 @@
     var root = $('pair'); if (!root) return;
     document.title = 'Review pair ' + root.dataset.pair + ' · MM-Skin curation';
     initPageBoxes(); initViewer(); initToast();
-    if (root.dataset.nextCrop) { var im = new Image(); im.src = root.dataset.nextCrop; prefetched = [im]; }
+    prefetchNext(root);
+  }
+  // The next pair's crop, then the page it sits on, fetched ahead so that its swap shows them
+  // at once. The page image waits for this pair's own crop, which matters more.
+  function prefetchNext(root) {
+    var urls = [root.dataset.nextCrop, root.dataset.nextPage].filter(Boolean);
+    prefetched = [];
+    function fetchAll() {
+      urls.forEach(function (u) { var im = new Image(); im.decoding = 'async'; im.src = u; prefetched.push(im); });
+    }
+    var own = $('crop');
+    if (!own || own.complete) fetchAll();
+    else { own.addEventListener('load', fetchAll, { once: true }); own.addEventListener('error', fetchAll, { once: true }); }
   }
   if (window.htmx) {
     htmx.onLoad(function (elt) { if (elt.id === 'pair' || elt === document.body || elt.querySelector && elt.querySelector('#pair')) initPair(); });
