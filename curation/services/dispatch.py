@@ -1,6 +1,9 @@
-"""Queue background work after the current transaction commits.
+"""Queue background work after the current transaction commits, by task name.
 
-Tasks are imported lazily: ``workers`` imports ``curation``, not the other way round.
+This is the one module that sends Celery work, and it never imports ``workers``: a task is
+named by its string (``send_task``), so ``workers`` imports ``curation`` and not the other way
+round (an import-linter contract in pyproject.toml holds this). The queue comes from
+``CELERY_TASK_ROUTES``, which matches names. Tests replace :func:`send` to see what was sent.
 
 Ingest messages are sent after the commit, so a broker that is down cannot undo the rows the
 transaction wrote; an exception from an ``on_commit`` callback would instead escape to the
@@ -18,6 +21,12 @@ from django.db import transaction
 from kombu.exceptions import OperationalError
 
 log = logging.getLogger(__name__)
+
+INGEST_CHUNK = "workers.ingest.ingest_chunk"
+FINALIZE_INGEST = "workers.ingest.finalize_ingest"
+DRAFT_PAIR = "workers.llm.draft_pair"
+RENDER_CROPS = "workers.panels.render_crops"
+BUILD_RELEASE = "workers.release.build_release"
 
 # What a publish raises when the broker cannot be reached, after Celery's own retries (kombu
 # wraps the transport's connection errors in it).
@@ -59,30 +68,45 @@ def _send_ingest_work(book_id: int, run: int, publish, what: str) -> Sending:
     return sending
 
 
+def send(name: str, *args) -> None:
+    """Send one task now. Under ``task_always_eager`` (tests, the bench's in-process server)
+    ``send_task`` would still publish, so the task runs here instead, found by its name among
+    the modules in ``CELERY_IMPORTS``."""
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:
+        current_app.loader.import_default_modules()
+        current_app.tasks[name].apply(args=args, throw=current_app.conf.task_eager_propagates)
+        return
+    current_app.send_task(name, args=args)
+
+
+def send_on_commit(name: str, *args) -> None:
+    """Send a task once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: send(name, *args))
+
+
 def enqueue_ingest(book_id: int, run: int, ranges: list[tuple[int, int]]) -> Sending:
     def publish() -> None:
-        from celery import group
-
-        from workers.ingest import ingest_chunk
-
-        group(ingest_chunk.si(book_id, run, first, last) for first, last in ranges).apply_async()
+        for first, last in ranges:
+            send(INGEST_CHUNK, book_id, run, first, last)
 
     return _send_ingest_work(book_id, run, publish, "ingest")
 
 
 def enqueue_finalize(book_id: int, run: int) -> Sending:
-    def publish() -> None:
-        from workers.ingest import finalize_ingest
-
-        finalize_ingest.delay(book_id, run)
-
-    return _send_ingest_work(book_id, run, publish, "finalising")
+    return _send_ingest_work(
+        book_id, run, lambda: send(FINALIZE_INGEST, book_id, run), "finalising"
+    )
 
 
 def enqueue_drafting(pair_id: int) -> None:
-    def send() -> None:
-        from workers.llm import draft_pair
+    send_on_commit(DRAFT_PAIR, pair_id)
 
-        draft_pair.delay(pair_id)
 
-    transaction.on_commit(send)
+def enqueue_render(figure_id: int, pair_ids: list[int], figure_too: bool) -> None:
+    send_on_commit(RENDER_CROPS, figure_id, sorted(set(pair_ids)), figure_too)
+
+
+def enqueue_release_build(release_id: int, token: str) -> None:
+    send_on_commit(BUILD_RELEASE, release_id, token)

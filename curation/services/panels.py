@@ -33,6 +33,7 @@ from curation.selectors.panels import (
     machine_bboxes,
     render_states,
 )
+from curation.services import dispatch
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 from curation.services.review import SNAPSHOT, claim_of, snapshot
@@ -284,17 +285,6 @@ def _renumber(figure: Figure, order: list[Panel]) -> None:
         Panel.objects.filter(pk=panel.pk).update(index=index)
 
 
-def _enqueue_render(figure_id: int, pair_ids: Iterable[int], figure_too: bool) -> None:
-    ids = sorted(set(pair_ids))
-
-    def send() -> None:
-        from workers.panels import render_crops
-
-        render_crops.delay(figure_id, ids, figure_too)
-
-    transaction.on_commit(send)
-
-
 def _retext(pair: Pair, old_derived: str, new_derived: str) -> None:
     """A proposed pair whose text was the derived caption follows the new derivation."""
     if pair.status == Pair.Status.PROPOSED and pair.text == old_derived:
@@ -353,7 +343,7 @@ def adjust_panels(
             fix.record(pair, ADJUSTED)
         created = _add_panels(fix, added, count)
         grown = fix.grow_figure([*(new[p.pk] for p in changed), *added])
-        _enqueue_render(fix.figure.pk, [p.pk for p in (*changed, *created)], grown)
+        dispatch.enqueue_render(fix.figure.pk, [p.pk for p in (*changed, *created)], grown)
     return [*changed, *created]
 
 
@@ -504,7 +494,7 @@ def split_panel(
             )
             new_pairs.append(pair)
         grown = fix.grow_figure(clean)
-        _enqueue_render(fix.figure.pk, [source.pk, *(p.pk for p in new_pairs)], grown)
+        dispatch.enqueue_render(fix.figure.pk, [source.pk, *(p.pk for p in new_pairs)], grown)
     return [source, *new_pairs]
 
 
@@ -571,7 +561,7 @@ def merge_panels(
         _renumber(fix.figure, list(Panel.objects.filter(figure=fix.figure).order_by("index")))
         panel.refresh_from_db(fields=["index"])
         fix.record(survivor, MERGED, note=f"merged with pair(s) {gone_ids}")
-        _enqueue_render(fix.figure.pk, [survivor.pk], False)
+        dispatch.enqueue_render(fix.figure.pk, [survivor.pk], False)
     return survivor
 
 
@@ -627,7 +617,7 @@ def request_render(figure_id: int, user) -> list[int]:
     lagging = sorted(render_states(ids))
     if lagging:
         with transaction.atomic():
-            _enqueue_render(figure_id, lagging, False)
+            dispatch.enqueue_render(figure_id, lagging, False)
     return lagging
 
 
@@ -777,7 +767,7 @@ def revert_layout(pair: Pair, event: ReviewEvent, user, figure: Figure) -> str:
         _renumber(figure, order)
         panel.refresh_from_db(fields=["index"])
     if render:
-        _enqueue_render(figure.pk, render, False)
+        dispatch.enqueue_render(figure.pk, render, False)
     return "; ".join(notes)
 
 

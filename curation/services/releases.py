@@ -29,6 +29,7 @@ from curation import limits
 from curation import release as pipeline
 from curation.models import Modality, Pair, Release, ReleaseItem, Textbook
 from curation.selectors import releases as select
+from curation.services import dispatch
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 
@@ -125,15 +126,6 @@ def preview(raw_filter: dict | None) -> dict:
 
 
 # -- writes --------------------------------------------------------------------------------
-def _enqueue_build(release_id: int, token: str) -> None:
-    def send() -> None:
-        from workers.release import build_release
-
-        build_release.delay(release_id, token)
-
-    transaction.on_commit(send)
-
-
 def create_release(
     *,
     name: str,
@@ -182,7 +174,7 @@ def create_release(
                     "parent": parent.pk if parent else None,
                 },
             )
-            _enqueue_build(release.pk, token)
+            dispatch.enqueue_release_build(release.pk, token)
     except IntegrityError as exc:
         raise Conflict("exists", f"Release {name} {version} already exists.") from exc
     return release
@@ -229,7 +221,7 @@ def rebuild_release(release_id: int, user) -> Release:
         release.error = ""
         release.save()
         record_event(user, release, "release.rebuild", before=before, after={"status": "building"})
-        _enqueue_build(release.pk, release.build_token)
+        dispatch.enqueue_release_build(release.pk, release.build_token)
     return release
 
 

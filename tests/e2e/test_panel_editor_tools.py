@@ -9,6 +9,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from curation.models import Pair, Panel
+from curation.services import dispatch
+from tests.dispatching import record_sends
 from tests.factories import make_book
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
@@ -175,8 +177,7 @@ def test_crops_refresh_in_place_when_the_re_render_finishes(
     transactional_db, login, page, live_server, settings, monkeypatch
 ):
     settings.CROP_DPI = 72
-    jobs = []
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: jobs.append(args))
+    jobs = record_sends(monkeypatch, dispatch.RENDER_CROPS)
     book = _book_with([(LEFT, RED), (RIGHT, BLUE)])
     figure, (a,) = make_figure(book, boxes=[FIGURE_BOX])
     login("ann", "expert")

@@ -11,7 +11,9 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from curation.models import Figure, Pair, Panel
+from curation.services import dispatch
 from curation.services.audit import record_event
+from tests.dispatching import record_sends
 from tests.factories import make_book
 
 FIGURE_BOX = [50.0, 60.0, 300.0, 400.0]
@@ -105,4 +107,4 @@ def curator(make_user):
 @pytest.fixture
 def queued_nothing(monkeypatch):
     """Services queue no task: the test calls the task itself."""
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: None)
+    record_sends(monkeypatch, dispatch.RENDER_CROPS)

@@ -9,9 +9,11 @@ from django.db import connection
 
 from curation.models import Pair, Panel, ReviewEvent
 from curation.selectors.panels import render_states
+from curation.services import dispatch
 from curation.services import panels as svc
 from curation.services.errors import Conflict
 from tests.conftest import wait_for
+from tests.dispatching import record_sends
 from tests.factories import make_book
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure, pdf_bytes
 
@@ -24,7 +26,7 @@ def _book():
 
 @pytest.mark.django_db(transaction=True)
 def test_racing_fixes_of_one_version_one_wins_the_rest_get_409(make_user, monkeypatch):
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: None)
+    record_sends(monkeypatch, dispatch.RENDER_CROPS)
     figure, (a, b) = make_figure(_book(), boxes=[LEFT, RIGHT])
     users = [make_user(f"e{i}", "expert") for i in range(4)]
     outcomes: list[str] = []

@@ -5,15 +5,16 @@ import pytest
 
 from curation.models import Pair, Panel, ReviewEvent
 from curation.selectors.panels import ADDED, RENDERING, render_states
+from curation.services import dispatch
 from curation.services import panels as svc
 from curation.services.errors import ServiceError
+from tests.dispatching import record_sends
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
 
 @pytest.fixture
 def queued(monkeypatch):
-    jobs = []
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: jobs.append(args))
+    jobs = record_sends(monkeypatch, dispatch.RENDER_CROPS)
     return jobs
 
 

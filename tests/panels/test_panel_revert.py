@@ -5,9 +5,11 @@ import pytest
 
 from curation.models import Claim, Pair, Panel, ReviewEvent
 from curation.selectors.panels import RENDERING, figure_layout, render_states
+from curation.services import dispatch
 from curation.services import panels as panel_svc
 from curation.services import review as svc
 from curation.services.errors import Conflict, NotAllowed
+from tests.dispatching import record_sends
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
 MOVED = [60.0, 70.0, 290.0, 390.0]
@@ -16,8 +18,7 @@ MOVED = [60.0, 70.0, 290.0, 390.0]
 @pytest.fixture
 def renders(monkeypatch):
     """Render jobs queued after commit; a test runs them with ``run_renders``."""
-    jobs = []
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: jobs.append(args))
+    jobs = record_sends(monkeypatch, dispatch.RENDER_CROPS)
     return jobs
 
 

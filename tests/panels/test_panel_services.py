@@ -4,19 +4,18 @@ import pytest
 
 from curation.models import Claim, Figure, Pair, Panel, Release, ReleaseItem, ReviewEvent
 from curation.selectors.panels import RENDERING, figure_layout, render_states
+from curation.services import dispatch
 from curation.services import panels as svc
 from curation.services import review as review_svc
 from curation.services.errors import Conflict, NotAllowed, ServiceError
+from tests.dispatching import record_sends
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
 
 @pytest.fixture
 def queued(monkeypatch):
     """Render jobs the services queue after commit (nothing renders in these tests)."""
-    jobs = []
-    monkeypatch.setattr(
-        "workers.panels.render_crops.delay", lambda *args: jobs.append(args), raising=True
-    )
+    jobs = record_sends(monkeypatch, dispatch.RENDER_CROPS)
     return jobs
 
 

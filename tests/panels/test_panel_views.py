@@ -5,6 +5,8 @@ import json
 import pytest
 
 from curation.models import Pair, Panel, ReviewEvent
+from curation.services import dispatch
+from tests.dispatching import record_sends
 from tests.panels.conftest import FIGURE_BOX, LEFT, RIGHT, make_figure
 
 XSS = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
@@ -12,7 +14,7 @@ XSS = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
 
 @pytest.fixture(autouse=True)
 def no_render(monkeypatch):
-    monkeypatch.setattr("workers.panels.render_crops.delay", lambda *args: None)
+    record_sends(monkeypatch, dispatch.RENDER_CROPS)
 
 
 @pytest.fixture
