@@ -15,9 +15,7 @@ from curation.api.base import RoleScopedViewSet, id_field, version_field
 from curation.models import Figure
 from curation.selectors.panels import figure_layout
 from curation.services import panels as panel_service
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
-
-FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
+from skinplatform.accounts.roles import REVIEWERS
 
 
 def _box():
@@ -90,7 +88,7 @@ class PanelSubcaptionsSerializer(serializers.Serializer):
 class FigurePanelViewSet(RoleScopedViewSet):
     """A figure's panels, and the fixes an expert makes to them."""
 
-    action_roles = {"*": FIXERS}
+    action_roles = {"*": REVIEWERS}
     serializer_class = PanelLayoutSerializer
 
     def get_queryset(self):

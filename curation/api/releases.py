@@ -29,9 +29,8 @@ from curation.models import Release, TrainingRun
 from curation.selectors import releases as select
 from curation.services import releases as release_service
 from curation.services import training as training_service
-from skinplatform.accounts.roles import ADMIN, CURATOR, ML_WORKER
+from skinplatform.accounts.roles import ADMIN, CURATOR, ML_WORKER, STAFF
 
-STAFF = frozenset({CURATOR, ADMIN})
 TRAINING = frozenset({CURATOR, ADMIN, ML_WORKER})
 DOWNLOAD_ACTIONS = {"manifest", "archive"}
 _BLOCK = 256 * 1024

@@ -19,17 +19,14 @@ from curation.services import drafting as drafting_service
 from curation.services import review as review_service
 from curation.services import textbooks as textbook_service
 from curation.services.errors import UploadRejected
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
-
-STAFF = frozenset({CURATOR, ADMIN})
-READERS = frozenset({CURATOR, EXPERT, ADMIN})
+from skinplatform.accounts.roles import REVIEWERS, STAFF
 
 
 class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
     serializer_class = s.TextbookSerializer
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
     filterset_fields = ["status"]
-    action_roles = {"list": READERS, "retrieve": READERS, "create": STAFF, "reingest": STAFF}
+    action_roles = {"list": REVIEWERS, "retrieve": REVIEWERS, "create": STAFF, "reingest": STAFF}
 
     def get_queryset(self):
         return select.textbooks()
@@ -89,7 +86,7 @@ class TextbookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScop
 class FigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
     serializer_class = s.FigureSerializer
     filterset_fields = ["textbook", "modality", "label"]
-    action_roles = {"*": READERS}
+    action_roles = {"*": REVIEWERS}
 
     def get_queryset(self):
         return select.figures_of()
@@ -100,7 +97,7 @@ class PairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedVi
 
     serializer_class = s.PairSerializer
     filterset_fields = ["textbook", "status", "modality"]
-    action_roles = {"*": READERS, "revert": STAFF, "draft": STAFF}
+    action_roles = {"*": REVIEWERS, "revert": STAFF, "draft": STAFF}
 
     def get_queryset(self):
         return select.pairs()
@@ -205,7 +202,7 @@ class DashboardView(RoleScopedAPIView):
 
 
 class ReviewSettingsView(RoleScopedAPIView):
-    action_roles = {"get": READERS, "put": STAFF}
+    action_roles = {"get": REVIEWERS, "put": STAFF}
 
     @extend_schema(responses=s.ProjectSettingsSerializer)
     def get(self, request):

@@ -11,9 +11,7 @@ from curation.api import serializers as s
 from curation.api.base import PLAIN_LIST, RoleScopedViewSet
 from curation.models import VQAItem
 from curation.services import vqa as vqa_service
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
-
-REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
+from skinplatform.accounts.roles import REVIEWERS
 
 
 class VQAItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from curation.events import EventAction
 from curation.models import Figure, Page, Pair, Panel, ReviewEvent
 
-ADJUSTED = "pair.panel_adjusted"
-SPLIT = "pair.panel_split"
-MERGED = "pair.panel_merged"
-SUBCAPTION = "pair.subcaption_changed"
-RENDERED = "pair.crop_rendered"
-RENDER_FAILED = "pair.crop_failed"
-ADDED = "pair.panel_added"  # a panel the expert drew where extraction found none
-REVERTED = "pair.reverted"  # a geometry change when it moved the panel's box
+ADJUSTED = EventAction.PAIR_PANEL_ADJUSTED
+SPLIT = EventAction.PAIR_PANEL_SPLIT
+MERGED = EventAction.PAIR_PANEL_MERGED
+SUBCAPTION = EventAction.PAIR_SUBCAPTION_CHANGED
+RENDERED = EventAction.PAIR_CROP_RENDERED
+RENDER_FAILED = EventAction.PAIR_CROP_FAILED
+ADDED = EventAction.PAIR_PANEL_ADDED  # a panel the expert drew where extraction found none
+REVERTED = EventAction.PAIR_REVERTED  # a geometry change when it moved the panel's box
 GEOMETRY_ACTIONS = (ADJUSTED, SPLIT, MERGED, ADDED)
 FIX_ACTIONS = (*GEOMETRY_ACTIONS, SUBCAPTION)
 

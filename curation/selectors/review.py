@@ -17,10 +17,9 @@ from django.utils import timezone
 
 from curation.models import Figure, Pair, Panel, ProjectSettings, Review, ReviewEvent
 from curation.selectors.panels import REVERTED
-from skinplatform.accounts.roles import ADMIN, CURATOR, roles_of
+from skinplatform.accounts.roles import STAFF, roles_of
 
 ITEM = "pair"
-SEE_ALL = frozenset({CURATOR, ADMIN})
 
 
 def round_reviews(pair_id) -> QuerySet[Review]:
@@ -64,7 +63,7 @@ def decisions_hidden(pair: Pair, user) -> bool:
     Once they have decided, or the round is over (final or disputed), they see everything.
     A pair read through ``with_blind_state`` is answered without a query.
     """
-    if pair.status != Pair.Status.PROPOSED or roles_of(user) & SEE_ALL:
+    if pair.status != Pair.Status.PROPOSED or roles_of(user) & STAFF:
         return False
     if not hasattr(pair, "blind_reviewed_by_user"):
         pair = with_blind_state(Pair.objects.filter(pk=pair.pk), user).only("pk").get()

@@ -12,10 +12,11 @@ from django.db.models import Count, F
 
 from curation import drafting
 from curation.drafting.template import TEMPLATE_TYPES
+from curation.events import EventAction
 from curation.models import Pair, ProjectSettings, ReviewEvent, VQAItem
 from curation.services.audit import record_event
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR
+from skinplatform.accounts.roles import STAFF
 
 DRAFTABLE = (Pair.Status.ACCEPTED, Pair.Status.EDITED)
 
@@ -122,7 +123,7 @@ def record_drafts(pair_id: int, drafts: list[drafting.Draft]) -> list[VQAItem]:
         record_event(
             None,
             pair,
-            "vqa.drafted",
+            EventAction.VQA_DRAFTED,
             after={"items": [i.pk for i in made], "tokens": spent_tokens, "cost": spent_cost},
             note="; ".join(failures)[:500],
         )
@@ -131,7 +132,7 @@ def record_drafts(pair_id: int, drafts: list[drafting.Draft]) -> list[VQAItem]:
 
 def request_drafting(user, pair_ids: list[int]) -> int:
     """A curator asks for drafts on a selection; returns how many pairs were queued."""
-    require_role(user, frozenset({CURATOR, ADMIN}), "start drafting")
+    require_role(user, STAFF, "start drafting")
     from curation.services import dispatch
 
     ids = list(

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 
 from curation import dedupe
+from curation.events import EventAction
 from curation.models import CropImage, DuplicateVerdict, Pair, Panel, ProjectSettings
 from curation.services.audit import record_event
 from curation.services.errors import ServiceError
@@ -138,7 +139,9 @@ def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dic
             }
             if changed:
                 anchor = ProjectSettings.current()
-                record_event(user, anchor, "duplicates.reclustered", after=counts, note=reason)
+                record_event(
+                    user, anchor, EventAction.DUPLICATES_RECLUSTERED, after=counts, note=reason
+                )
             return counts
     raise AssertionError("unreachable: the third attempt always writes")
 
@@ -180,7 +183,7 @@ def record_verdict(pair: Pair, other: Pair, verdict: str, user) -> DuplicateVerd
     record_event(
         user,
         pair,
-        "duplicate.verdict",
+        EventAction.DUPLICATE_VERDICT,
         before={"clusters": before},
         after={"verdict": verdict, "other_pair": other.pk, "clusters": after},
     )

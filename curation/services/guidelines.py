@@ -5,17 +5,18 @@ from __future__ import annotations
 from django.db import transaction
 
 from curation import limits
+from curation.events import EventAction
 from curation.guidelines import DEFAULTS
 from curation.models import Guideline
 from curation.services.audit import record_event
 from curation.services.errors import ServiceError
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR
+from skinplatform.accounts.roles import STAFF
 
 
 def update_guideline(actor, kind: str, code: str, text: str, *, version: int) -> Guideline:
     """Replace one definition; ``version`` is what the editor loaded (0 for the default)."""
-    require_role(actor, frozenset({CURATOR, ADMIN}), "edit the guidelines")
+    require_role(actor, STAFF, "edit the guidelines")
     if kind not in DEFAULTS or code not in {str(c) for c in DEFAULTS[kind]}:
         raise ServiceError("unknown", f"There is no {kind!r} entry called {code!r}.", status=404)
     text = (text or "").strip()
@@ -42,7 +43,7 @@ def update_guideline(actor, kind: str, code: str, text: str, *, version: int) ->
         row.updated_by = actor
         row.save()
         record_event(
-            actor, row, "guideline.updated", before=before,
+            actor, row, EventAction.GUIDELINE_UPDATED, before=before,
             after={"text": row.text, "version": row.version},
         )  # fmt: skip
     return row

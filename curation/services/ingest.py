@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation import limits
+from curation.events import EventAction
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
 from curation.extract.errors import MAX_MESSAGE, clean_text
 from curation.models import (
@@ -211,7 +212,7 @@ def _upsert_pair(book: Textbook, panel: Panel, values: dict) -> Pair:
         pair = Pair.objects.create(
             panel=panel, textbook=book, proposed=values, **working, **quality
         )
-        record_event(None, pair, "pair.proposed", after=values)
+        record_event(None, pair, EventAction.PAIR_PROPOSED, after=values)
         return pair
     if pair.proposed == values:
         return pair
@@ -224,7 +225,7 @@ def _upsert_pair(book: Textbook, panel: Panel, values: dict) -> Pair:
             setattr(pair, field, value)
     pair.version += 1
     pair.save()
-    record_event(None, pair, "pair.reproposed", before=before, after=values)
+    record_event(None, pair, EventAction.PAIR_REPROPOSED, before=before, after=values)
     return pair
 
 
@@ -312,7 +313,7 @@ def finalize_ingest(book_id: int, run: int, link: LinkResult) -> bool:
         record_event(
             None,
             book,
-            "ingest.completed",
+            EventAction.INGEST_COMPLETED,
             after={
                 "run": run,
                 "figures": len(figures),
@@ -336,7 +337,7 @@ def fail_ingest(book_id: int, run: int, message: str) -> bool:
         book.error = clean_text(message, MAX_MESSAGE)
         book.ingest_finished_at = timezone.now()
         book.save()
-        record_event(None, book, "ingest.failed", after={"run": run, "error": book.error})
+        record_event(None, book, EventAction.INGEST_FAILED, after={"run": run, "error": book.error})
     return True
 
 

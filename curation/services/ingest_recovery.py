@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from curation.events import EventAction
 from curation.models import IngestChunk, Textbook
 from curation.services import dispatch
 from curation.services.audit import record_event
@@ -144,7 +145,7 @@ def mark_unsent(book_id: int, run: int) -> None:
         record_event(
             None,
             book,
-            "ingest.unsent",
+            EventAction.INGEST_UNSENT,
             after={"run": run},
             note="the broker was unavailable; the next sweep after it is back sends the work",
         )
@@ -214,7 +215,7 @@ def _resume_one(book_id: int, idle_before: datetime, stale_before: datetime) -> 
         record_event(
             None,
             book,
-            "ingest.resumed",
+            EventAction.INGEST_RESUMED,
             after={
                 "run": book.ingest_run,
                 "chunks_resent": [[c.first_page, c.last_page] for c in resend],

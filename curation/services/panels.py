@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 
 from curation import limits
+from curation.events import EventAction
 from curation.models import Claim, Figure, Modality, Pair, Panel, ReleaseItem, ReviewEvent
 from curation.selectors.panels import (
     ADDED,
@@ -38,10 +39,8 @@ from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 from curation.services.review import SNAPSHOT, claim_of, snapshot
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
+from skinplatform.accounts.roles import REVIEWERS, STAFF
 
-FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
-FORCERS = frozenset({CURATOR, ADMIN})
 MIN_SIDE = 4.0  # points; smaller boxes are slips of the mouse
 MAX_PANELS = 26
 MAX_LETTER = 4
@@ -242,7 +241,7 @@ class _Fix:
                 "sends them back for review.",
                 extra={"reviewed": decided},
             )
-        require_role(self.user, FORCERS, "change panels that were already reviewed")
+        require_role(self.user, STAFF, "change panels that were already reviewed")
 
     def reopen(self, pair: Pair) -> None:
         if pair.status != Pair.Status.PROPOSED:
@@ -272,7 +271,11 @@ class _Fix:
         self.figure.bbox = new
         self.figure.save(update_fields=["bbox", "updated_at"])
         record_event(
-            self.user, self.figure, "figure.bbox_grown", before={"bbox": old}, after={"bbox": new}
+            self.user,
+            self.figure,
+            EventAction.FIGURE_BBOX_GROWN,
+            before={"bbox": old},
+            after={"bbox": new},
         )
         return True
 
@@ -310,7 +313,7 @@ def adjust_panels(
     box overlaps another panel is refused, and nothing is stored. Returns the changed pairs,
     then the new ones.
     """
-    require_role(user, FIXERS, "fix panels")
+    require_role(user, REVIEWERS, "fix panels")
     new_boxes = list(new_boxes or [])
     if not boxes and not new_boxes:
         raise ServiceError("invalid", "No box changed.")
@@ -415,7 +418,7 @@ def split_panel(
     New pairs start ``proposed`` with the split pair's values (and its machine proposal, marked
     ``split_from``), their text derived from their sub-caption or the figure caption.
     """
-    require_role(user, FIXERS, "fix panels")
+    require_role(user, REVIEWERS, "fix panels")
     if not isinstance(boxes, list | tuple) or len(boxes) < 2:
         raise ServiceError("invalid", "A split needs at least two boxes.")
     letters = list(letters or [])
@@ -506,7 +509,7 @@ def merge_panels(
     The other pairs are deleted (their history stays in the audit table). Pairs already
     reviewed are refused unless a curator forces; pairs in a release are never deleted.
     """
-    require_role(user, FIXERS, "fix panels")
+    require_role(user, REVIEWERS, "fix panels")
     ids = _clean_ids(pair_ids or [])
     if len(ids) < 2:
         raise ServiceError("invalid", "Choose at least two panels to merge.")
@@ -572,7 +575,7 @@ def set_subcaptions(figure_id: int, user, *, changes: Mapping, versions: Mapping
     reviewed pairs keep their decision; proposed pairs whose text was the derived caption
     follow the new sub-caption.
     """
-    require_role(user, FIXERS, "fix panels")
+    require_role(user, REVIEWERS, "fix panels")
     if not changes:
         raise ServiceError("invalid", "No sub-caption changed.")
     ids = _clean_ids(changes.keys())
@@ -612,7 +615,7 @@ def set_subcaptions(figure_id: int, user, *, changes: Mapping, versions: Mapping
 
 def request_render(figure_id: int, user) -> list[int]:
     """Queue the crops of this figure that are re-rendering or failed again (no new event)."""
-    require_role(user, FIXERS, "fix panels")
+    require_role(user, REVIEWERS, "fix panels")
     ids = list(Pair.objects.filter(panel__figure_id=figure_id).values_list("pk", flat=True))
     lagging = sorted(render_states(ids))
     if lagging:
@@ -676,7 +679,10 @@ class _History:
         for event in reversed(self.events):
             if isinstance(event.after, dict) and isinstance(event.after.get("proposed"), dict):
                 return event.after["proposed"]
-            if event.action in ("pair.proposed", "pair.reproposed") and event.after:
+            if (
+                event.action in (EventAction.PAIR_PROPOSED, EventAction.PAIR_REPROPOSED)
+                and event.after
+            ):
                 return event.after
         return None
 
@@ -895,7 +901,7 @@ def apply_crops(
                 figure.image = path
                 figure.save(update_fields=["image", "updated_at"])
                 record_event(
-                    None, figure, "figure.crop_rendered", before={"image": old},
+                    None, figure, EventAction.FIGURE_CROP_RENDERED, before={"image": old},
                     after={"image": path, "bbox": list(bbox)},
                 )  # fmt: skip
                 applied += 1

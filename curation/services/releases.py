@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from curation import limits
 from curation import release as pipeline
+from curation.events import EventAction
 from curation.models import Modality, Pair, Release, ReleaseItem, Textbook
 from curation.selectors import releases as select
 from curation.services import dispatch
@@ -165,7 +166,7 @@ def create_release(
             record_event(
                 user,
                 release,
-                "release.created",
+                EventAction.RELEASE_CREATED,
                 after={
                     "name": name,
                     "version": version,
@@ -220,7 +221,9 @@ def rebuild_release(release_id: int, user) -> Release:
         release.progress = 0.0
         release.error = ""
         release.save()
-        record_event(user, release, "release.rebuild", before=before, after={"status": "building"})
+        record_event(
+            user, release, EventAction.RELEASE_REBUILD, before=before, after={"status": "building"}
+        )
         dispatch.enqueue_release_build(release.pk, release.build_token)
     return release
 
@@ -426,7 +429,7 @@ def _publish(release_id: int, token: str, workdir: Path, result: pipeline.BuildR
         record_event(
             None,
             release,
-            "release.built",
+            EventAction.RELEASE_BUILT,
             after={
                 "manifest_sha256": release.manifest_sha256,
                 "archive_sha256": release.archive_sha256,
@@ -448,7 +451,7 @@ def fail_build(release_id: int, token: str, message: str) -> bool:
         release.error = message[:2000]
         release.build_finished_at = timezone.now()
         release.save()
-        record_event(None, release, "release.failed", after={"error": release.error})
+        record_event(None, release, EventAction.RELEASE_FAILED, after={"error": release.error})
     with contextlib.suppress(OSError):
         _clear_attempts(release_id)
     return True

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from curation import limits
 from curation.agreement import accept_class
+from curation.events import EventAction
 from curation.models import (
     Claim,
     Flag,
@@ -49,32 +50,29 @@ from curation.services import drafting as drafting_service
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
+from skinplatform.accounts.roles import REVIEWERS, STAFF
 
 ITEM = "pair"
 EDITABLE = ("text", "modality", "diagnosis", "age", "sex", "flags")
 SNAPSHOT = ("status", *EDITABLE, "reject_reason", "reject_note")
-REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
-ADJUDICATORS = frozenset({CURATOR, ADMIN})
 PAIR_MODALITIES = {m for m in Modality.values if m != Modality.MIXED}
 DECIDED = (Pair.Status.ACCEPTED, Pair.Status.EDITED, Pair.Status.REJECTED)
 
-# Event kinds of a pair's review, declared once; a final decision is ``decision_event(status)``.
-# (Panel fixes' kinds and ``pair.reverted`` are in ``selectors.panels``, the machine's
-# ``pair.proposed``/``pair.reproposed`` in ``services.ingest``.)
-SKIPPED = "pair.skipped"
-REVIEWED = "pair.reviewed"  # one blind review of several: the pair waits for the others
-DISPUTED = "pair.disputed"  # the blind reviews disagree: the pair waits for a curator
-OVERRIDDEN = "pair.overridden"  # a decision that replaced another person's decision
-UNDONE = "pair.undone"  # an expert took back their own decision moments after making it
+# Short names for the review's event kinds (all of them are declared in ``curation.events``);
+# a final decision is ``decision_event(status)``.
+SKIPPED = EventAction.PAIR_SKIPPED
+REVIEWED = EventAction.PAIR_REVIEWED
+DISPUTED = EventAction.PAIR_DISPUTED
+OVERRIDDEN = EventAction.PAIR_OVERRIDDEN
+UNDONE = EventAction.PAIR_UNDONE
 # What ``undo_decision`` may take back: the events ``review_pair`` records.
-UNDOABLE = frozenset({REVIEWED, DISPUTED, OVERRIDDEN, *(f"pair.{s}" for s in DECIDED)})
+UNDOABLE = frozenset({REVIEWED, DISPUTED, OVERRIDDEN, *(EventAction(f"pair.{s}") for s in DECIDED)})
 ORDERS = ("id", "doubtful")  # queue order: oldest first, or the extractor's doubtful first
 
 
-def decision_event(status: str) -> str:
+def decision_event(status: str) -> EventAction:
     """``pair.accepted``, ``pair.edited`` or ``pair.rejected``."""
-    return f"pair.{status}"
+    return EventAction(f"pair.{status}")
 
 
 @dataclass(frozen=True)
@@ -166,7 +164,7 @@ def claim_next_id(user, filters: QueueFilter | None = None) -> int | None:
     require_role(user, REVIEWERS, "review")
     filters = filters or QueueFilter()
     if filters.status == Pair.Status.DISPUTED:
-        require_role(user, ADJUDICATORS, "adjudicate")
+        require_role(user, STAFF, "adjudicate")
     now = timezone.now()
     # One cheap read in the common case: after a decision the expert holds nothing.
     if Claim.objects.filter(item_type=ITEM, user=user, expires_at__gt=now).exists():
@@ -242,7 +240,7 @@ def _pick_and_claim_pg(user, filters: QueueFilter, now) -> tuple[int | None, int
     params = {
         "status": filters.status,
         "item": ITEM,
-        "skipped": SKIPPED,
+        "skipped": SKIPPED.value,
         "user": user.pk,
         "now": now,
         "expires": now + _lease(),
@@ -609,7 +607,7 @@ def review_pair(
         if previous is not None and not redecide:
             raise _refuse_decided(pair, user)
         if previous is not None and _last_was_adjudication(pair):
-            require_role(user, ADJUDICATORS, "change an adjudicated decision")
+            require_role(user, STAFF, "change an adjudicated decision")
         before = snapshot(pair)
         ever_decided = pair.reviewed_at is not None
         # Who had decided before: not a review value, so not in ``before``; an undo puts it
@@ -621,7 +619,7 @@ def review_pair(
         needed = pair.reviews_needed or ProjectSettings.current().reviews_per_item
         adjudicating = pair.status == Pair.Status.DISPUTED
         if adjudicating:
-            require_role(user, ADJUDICATORS, "adjudicate")
+            require_role(user, STAFF, "adjudicate")
         blind = needed > 1 and pair.status == Pair.Status.PROPOSED and not adjudicating
         values = _reviewer_values(pair, clean)
         if action == "accept" and not normal("text", values["text"]):
@@ -805,7 +803,7 @@ def reviews_of(pair_id: int) -> list[Review]:
 
 
 def set_reviews_per_item(user, value: int) -> ProjectSettings:
-    require_role(user, ADJUDICATORS, "change project settings")
+    require_role(user, STAFF, "change project settings")
     if not 1 <= value <= 5:
         raise ServiceError("invalid", "Reviews per item must be between 1 and 5.")
     with transaction.atomic():
@@ -813,7 +811,7 @@ def set_reviews_per_item(user, value: int) -> ProjectSettings:
         before = {"reviews_per_item": current.reviews_per_item}
         current.reviews_per_item = value
         current.save()
-        record_event(user, current, "settings.changed", before=before, after={
+        record_event(user, current, EventAction.SETTINGS_CHANGED, before=before, after={
             "reviews_per_item": value})  # fmt: skip
     return current
 
@@ -838,7 +836,7 @@ def revert_pair(pair_id: int, user, *, event_id: int, version: int) -> Pair:
     """
     from curation.services import panels  # panels imports this module
 
-    require_role(user, frozenset({CURATOR, ADMIN}), "revert reviews")
+    require_role(user, STAFF, "revert reviews")
     event = ReviewEvent.objects.filter(pk=event_id, target_type=ITEM, target_id=pair_id).first()
     # Only an event that recorded the pair's values can be returned to (not, say, vqa.drafted).
     if (

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from curation import extract, limits
+from curation.events import EventAction
 from curation.extract.errors import describe_failure
 from curation.models import IngestChunk, Textbook
 from curation.services import dispatch
@@ -142,7 +143,7 @@ def import_textbook(
             record_event(
                 user,
                 book,
-                "textbook.imported",
+                EventAction.TEXTBOOK_IMPORTED,
                 after={"title": title, "sha256": sha, "pages": info.page_count, "bytes": size},
             )
             sending = _start_ingest_locked(book, user)
@@ -189,6 +190,9 @@ def _start_ingest_locked(book: Textbook, user) -> dispatch.Sending:
         for first, last in ranges
     )
     record_event(
-        user, book, "ingest.started", after={"run": book.ingest_run, "chunks": len(ranges)}
+        user,
+        book,
+        EventAction.INGEST_STARTED,
+        after={"run": book.ingest_run, "chunks": len(ranges)},
     )
     return dispatch.enqueue_ingest(book.pk, book.ingest_run, ranges)

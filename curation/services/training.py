@@ -11,17 +11,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation import limits
+from curation.events import EventAction
 from curation.models import Release, TrainingRun, WorkerHeartbeat
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, NotAllowed, ServiceError
 from curation.services.roles import require_role
-from skinplatform.accounts.roles import ADMIN, CURATOR, has_any_role
+from skinplatform.accounts.roles import STAFF, has_any_role
 
 _TERMINAL = {TrainingRun.Status.DONE, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED}
 CANCELLABLE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
-CANCEL_ROLES = frozenset({CURATOR, ADMIN})
-CANCELLED_EVENT = "training.cancelled"
-WORKER_SEEN_EVENT = "training.worker_seen"
+CANCELLED_EVENT = EventAction.TRAINING_CANCELLED
+WORKER_SEEN_EVENT = EventAction.TRAINING_WORKER_SEEN
 
 # A run's config: the sections of ml's Config (ml.worker.SECTIONS; curation never imports ml,
 # so a test checks the two lists agree), plus the two keys the worker reads itself.
@@ -35,8 +35,6 @@ MAX_EPOCHS = 100
 _SETTING_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Heartbeats of workers not seen for this long are deleted when a new worker first polls.
 _HEARTBEAT_KEEP = timedelta(days=7)
-# Who may report into a run that another account claimed (to correct or end it by hand).
-OVERSEERS = CANCEL_ROLES
 
 
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
@@ -140,7 +138,9 @@ def create_training_run(release: Release, stage: str, config: dict, user) -> Tra
         run = TrainingRun.objects.create(
             release=release, stage=stage, config=config, reported_by=user
         )
-        record_event(user, run, "training.created", after={"stage": stage, "config": config})
+        record_event(
+            user, run, EventAction.TRAINING_CREATED, after={"stage": stage, "config": config}
+        )
     return run
 
 
@@ -161,7 +161,7 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
             setattr(run, key, value)
         run.reported_by = user
         run.save()
-        record_event(user, run, "training.reported", before=before, after=changes)
+        record_event(user, run, EventAction.TRAINING_REPORTED, before=before, after=changes)
     return run
 
 
@@ -180,7 +180,7 @@ def _require_owner(run: TrainingRun, user) -> None:
     Worker identity is the API token's account: two processes sharing one token are one
     worker here (the ``worker`` name they send is their own word and proves nothing).
     """
-    if has_any_role(user, OVERSEERS) or (
+    if has_any_role(user, STAFF) or (  # staff may correct or end a run another account claimed
         run.claimed_by_id is not None and run.claimed_by_id == user.pk
     ):
         return
@@ -211,7 +211,7 @@ def claim_training_run(run_id: int, user, worker: str) -> TrainingRun:
         run.reported_by = user
         run.claimed_by = user
         run.save()
-        record_event(user, run, "training.claimed", after={"worker": worker})
+        record_event(user, run, EventAction.TRAINING_CLAIMED, after={"worker": worker})
     return run
 
 
@@ -233,7 +233,7 @@ def cancel_training_run(run_id: int, user) -> TrainingRun:
     running one is marked cancelled at once; its worker learns it from the 409 its next
     progress report gets, and stops there.
     """
-    require_role(user, CANCEL_ROLES, "cancel training runs")
+    require_role(user, STAFF, "cancel training runs")
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status not in CANCELLABLE:

@@ -15,11 +15,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from curation import limits
+from curation.events import EventAction
 from curation.models import Claim, Pair, Review, ReviewEvent, VQAItem
 from curation.services.audit import record_event
 from curation.services.errors import Conflict, ServiceError
-from curation.services.review import REVIEWERS
 from curation.services.roles import require_role
+from skinplatform.accounts.roles import REVIEWERS
 
 ITEM = "vqa"
 REJECT_REASONS = {
@@ -227,7 +228,7 @@ def add_item(pair_id: int, user, *, question_type: str, question: str, answer: s
             reviewed_by=user,
             reviewed_at=timezone.now(),
         )
-        record_event(user, item, "vqa.added", after=snapshot(item))
+        record_event(user, item, EventAction.VQA_ADDED, after=snapshot(item))
     return item
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from curation import limits
+from curation.events import EventAction
 from curation.models import Textbook, Work
 from curation.services.audit import record_event
 from curation.services.errors import ServiceError
@@ -39,7 +40,9 @@ def set_work(
                 authors=authors,
                 created_by=user if user is not None and user.is_authenticated else None,
             )
-            record_event(user, work, "work.created", after={"title": title, "authors": authors})
+            record_event(
+                user, work, EventAction.WORK_CREATED, after={"title": title, "authors": authors}
+            )
         else:
             work = None
         if book.work_id == (work.pk if work else None):
@@ -49,7 +52,7 @@ def set_work(
         record_event(
             user,
             book,
-            "textbook.work_set",
+            EventAction.TEXTBOOK_WORK_SET,
             before=before,
             after={"work": work.pk if work else None, "title": work.title if work else ""},
         )

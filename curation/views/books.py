@@ -19,10 +19,15 @@ from curation.services import textbooks as textbook_service
 from curation.services import works as work_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, ML_WORKER, roles_of
-
-STAFF = frozenset({CURATOR, ADMIN})
-READERS = frozenset({CURATOR, EXPERT, ADMIN})
+from skinplatform.accounts.roles import (
+    ADMIN,
+    CURATOR,
+    EXPERT,
+    ML_WORKER,
+    REVIEWERS,
+    STAFF,
+    roles_of,
+)
 
 
 class HomeView(RoleRequiredView):
@@ -38,7 +43,7 @@ class HomeView(RoleRequiredView):
 
 
 class BookListView(RoleRequiredView):
-    allowed_roles = READERS
+    allowed_roles = REVIEWERS
     template = "books/list.html"
 
     def get(self, request, *, error: ServiceError | None = None, status: int = 200):
@@ -79,7 +84,7 @@ class BookListView(RoleRequiredView):
 
 
 class BookDetailView(RoleRequiredView):
-    allowed_roles = READERS
+    allowed_roles = REVIEWERS
 
     def get(self, request, pk: int):
         book = get_object_or_404(Textbook, pk=pk)
@@ -99,7 +104,7 @@ class BookDetailView(RoleRequiredView):
 class BookProgressView(RoleRequiredView):
     """The fragment htmx polls while a book is processed."""
 
-    allowed_roles = READERS
+    allowed_roles = REVIEWERS
 
     def get(self, request, pk: int):
         book = get_object_or_404(Textbook, pk=pk)
@@ -149,7 +154,7 @@ class BookWorkView(RoleRequiredView):
 class StoredFileView(RoleRequiredView):
     """Crops and PDFs are textbook content under copyright: served to signed-in roles only."""
 
-    allowed_roles = READERS
+    allowed_roles = REVIEWERS
     prefixes = ("crops/", "books/", "pages/")
 
     def get(self, request, path: str):

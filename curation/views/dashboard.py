@@ -15,9 +15,7 @@ from curation.services import drafting as drafting_service
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR
-
-STAFF = frozenset({CURATOR, ADMIN})
+from skinplatform.accounts.roles import STAFF
 
 # Drawn left to right in a progress bar: the decided first, what is left last.
 BAR_ORDER = (

@@ -11,11 +11,11 @@ from curation.models import Pair
 from curation.services import duplicates as duplicate_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
+from skinplatform.accounts.roles import REVIEWERS
 
 
 class DuplicateVerdictView(RoleRequiredView):
-    allowed_roles = frozenset({EXPERT, CURATOR, ADMIN})
+    allowed_roles = REVIEWERS
 
     def post(self, request, pk: int):
         pair = get_object_or_404(Pair.objects.select_related("panel"), pk=pk)

@@ -9,16 +9,14 @@ from curation.selectors.guidelines import guideline_sections
 from curation.services.errors import ServiceError
 from curation.services.guidelines import update_guideline
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, has_any_role
-
-EDITORS = frozenset({CURATOR, ADMIN})
+from skinplatform.accounts.roles import REVIEWERS, STAFF, has_any_role
 
 
 class GuidelinesView(RoleRequiredView):
-    allowed_roles = frozenset({EXPERT, CURATOR, ADMIN})
+    allowed_roles = REVIEWERS
 
     def get(self, request, **context):
-        can_edit = has_any_role(request.user, EDITORS)
+        can_edit = has_any_role(request.user, STAFF)
         status = context.pop("status", 200)
         return render(
             request,
@@ -28,7 +26,7 @@ class GuidelinesView(RoleRequiredView):
         )
 
     def post(self, request):
-        if not has_any_role(request.user, EDITORS):
+        if not has_any_role(request.user, STAFF):
             return self.get(request, error="Only curators edit the guidelines.", status=403)
         kind, code = request.POST.get("kind", ""), request.POST.get("code", "")
         try:

@@ -7,7 +7,7 @@ from django.db import Error as DbError
 from django.db import connection
 from django.http import JsonResponse
 
-from skinplatform.accounts.roles import ADMIN, CURATOR, has_any_role
+from skinplatform.accounts.roles import STAFF, has_any_role
 from skinplatform.celery import app as celery_app
 
 
@@ -34,7 +34,7 @@ def _may_see_details(request) -> bool:
     """Staff, curators and admins; the driver's message names hosts and ports."""
     try:
         user = request.user
-        return user.is_authenticated and (user.is_staff or has_any_role(user, {CURATOR, ADMIN}))
+        return user.is_authenticated and (user.is_staff or has_any_role(user, STAFF))
     except DbError:  # sessions live in the database: with it down nobody is known
         return False
 

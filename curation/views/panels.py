@@ -15,9 +15,8 @@ from curation.selectors.panels import RENDERING, figure_layout, gutter_cut
 from curation.services import panels as panel_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, roles_of
+from skinplatform.accounts.roles import REVIEWERS, STAFF, roles_of
 
-FIXERS = frozenset({EXPERT, CURATOR, ADMIN})
 ACTIONS = ("adjust", "split", "merge", "subcaptions", "rerender")
 
 
@@ -62,7 +61,7 @@ def _versions(post) -> dict[int, int]:
 
 
 class PanelEditorView(RoleRequiredView):
-    allowed_roles = FIXERS
+    allowed_roles = REVIEWERS
 
     def _render(self, request, pk: int, *, status: int = 200, **extra):
         layout = figure_layout(pk)
@@ -77,7 +76,7 @@ class PanelEditorView(RoleRequiredView):
             "rows_data": _rows_data(layout),
             "back_pair": back,
             "query": f"?{urlencode({'pair': back})}" if back else "",
-            "can_force": bool(roles_of(request.user) & {CURATOR, ADMIN}),
+            "can_force": bool(roles_of(request.user) & STAFF),
             **extra,
         }
         return render(request, "review/panels.html", context, status=status)
@@ -173,7 +172,7 @@ class PanelEditorView(RoleRequiredView):
 class PanelRenderStatusView(RoleRequiredView):
     """A small fragment the review page and the editor poll while crops re-render."""
 
-    allowed_roles = FIXERS
+    allowed_roles = REVIEWERS
 
     def get(self, request, pk: int):
         layout = figure_layout(pk)
@@ -196,7 +195,7 @@ class PanelRenderStatusView(RoleRequiredView):
 class PanelGutterView(RoleRequiredView):
     """Where a split of a box should cut: the white gutter between two panels (JSON)."""
 
-    allowed_roles = FIXERS
+    allowed_roles = REVIEWERS
 
     def get(self, request, pk: int):
         box = _floats(request.GET.get("box", ""))

@@ -13,9 +13,8 @@ from curation.services import releases as release_service
 from curation.services import training as training_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR
+from skinplatform.accounts.roles import STAFF
 
-STAFF = frozenset({CURATOR, ADMIN})
 MODALITIES = [m for m in Modality.values if m != Modality.MIXED]
 STATUSES = [Pair.Status.ACCEPTED, Pair.Status.EDITED]
 

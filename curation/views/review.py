@@ -18,9 +18,8 @@ from curation.selectors.review import decisions_hidden, next_preview, queue_prog
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT, roles_of
+from skinplatform.accounts.roles import REVIEWERS, STAFF, roles_of
 
-REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
 MODALITY_KEYS = [
     ("1", Modality.CLINICAL),
     ("2", Modality.DERMOSCOPIC),
@@ -163,7 +162,7 @@ class PairReviewView(RoleRequiredView):
         claim = review_service.claim_of(pair_id)
         mine = claim is not None and claim.user_id == request.user.pk
         held_by_other = claim is not None and not mine
-        adjudicator = bool(roles_of(request.user) & {CURATOR, ADMIN})
+        adjudicator = bool(roles_of(request.user) & STAFF)
         decided = review_service.decided_by(pair)
         if changing is None:
             changing = request.GET.get("change") == "1"
@@ -364,7 +363,7 @@ class ClaimRenewView(RoleRequiredView):
 
 
 class PairRevertView(RoleRequiredView):
-    allowed_roles = frozenset({CURATOR, ADMIN})
+    allowed_roles = STAFF
 
     def post(self, request, pk: int):
         try:

@@ -21,9 +21,8 @@ from curation.selectors.vqa import conflict_details, item_card, vqa_page
 from curation.services import vqa as vqa_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
-from skinplatform.accounts.roles import ADMIN, CURATOR, EXPERT
+from skinplatform.accounts.roles import REVIEWERS
 
-REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
 DEFAULT_TYPE = "diagnosis"
 
 

@@ -10,6 +10,12 @@ ML_WORKER = "ml_worker"
 ADMIN = "admin"
 ALL_ROLES = (EXPERT, CURATOR, ML_WORKER, ADMIN)
 
+# The two role sets every permission check uses, defined here once.
+# Review pairs and questions, fix panels, read books and guidelines:
+REVIEWERS = frozenset({EXPERT, CURATOR, ADMIN})
+# Curate: upload, adjudicate, force a fix, revert, edit guidelines, releases, dashboard:
+STAFF = frozenset({CURATOR, ADMIN})
+
 
 def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
     """Roles held by ``user``, cached on the instance for the request's lifetime."""
