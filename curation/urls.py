@@ -1,13 +1,23 @@
 from django.urls import path
 
 import curation.api.base  # noqa: F401  (registers the <id:...> converter)
-from curation.views import books, dashboard, duplicates, guidelines, panels, releases, review, vqa
+from curation.views import (
+    books,
+    dashboard,
+    duplicates,
+    guidelines,
+    panels,
+    progress,
+    releases,
+    review,
+    vqa,
+)  # fmt: skip
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
     path("books/", books.BookListView.as_view(), name="book-list"),
     path("books/<id:pk>/", books.BookDetailView.as_view(), name="book-detail"),
-    path("books/<id:pk>/progress/", books.BookProgressView.as_view(), name="book-progress"),
+    path("books/<id:pk>/progress/", progress.BookProgressView.as_view(), name="book-progress"),
     path("books/<id:pk>/reingest/", books.BookReingestView.as_view(), name="book-reingest"),
     path("books/<id:pk>/work/", books.BookWorkView.as_view(), name="book-work"),
     path("files/<path:path>", books.StoredFileView.as_view(), name="stored-file"),
@@ -45,7 +55,7 @@ urlpatterns = [
     path("releases/<id:pk>/", releases.ReleaseDetailView.as_view(), name="release-detail"),
     path(
         "releases/<id:pk>/progress/",
-        releases.ReleaseProgressView.as_view(),
+        progress.ReleaseProgressView.as_view(),
         name="release-progress",
     ),
     path(

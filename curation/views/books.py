@@ -19,6 +19,7 @@ from curation.services import textbooks as textbook_service
 from curation.services import works as work_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
+from curation.views.progress import progress_of
 from skinplatform.accounts.roles import (
     ADMIN,
     CURATOR,
@@ -90,6 +91,7 @@ class BookDetailView(RoleRequiredView):
         book = get_object_or_404(Textbook, pk=pk)
         context = {
             "book": book,
+            "progress": progress_of(book),
             "figures": select.figures_of(book.pk)[:500],
             "counts": select.pair_counts(book.pk),
             "modalities": progress_select.progress(book.pk),
@@ -99,20 +101,6 @@ class BookDetailView(RoleRequiredView):
             "works": select_works.works()[:500],
         }
         return render(request, "books/detail.html", context)
-
-
-class BookProgressView(RoleRequiredView):
-    """The fragment htmx polls while a book is processed."""
-
-    allowed_roles = REVIEWERS
-
-    def get(self, request, pk: int):
-        book = get_object_or_404(Textbook, pk=pk)
-        response = render(request, "books/_progress.html", {"book": book})
-        if request.htmx and book.status in (Textbook.Status.DONE, Textbook.Status.FAILED):
-            # Reload the whole page once, so the figures found appear below the progress bar.
-            response["HX-Refresh"] = "true"
-        return response
 
 
 class BookReingestView(RoleRequiredView):

@@ -13,6 +13,7 @@ from curation.services import releases as release_service
 from curation.services import training as training_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
+from curation.views.progress import progress_of
 from skinplatform.accounts.roles import STAFF
 
 MODALITIES = [m for m in Modality.values if m != Modality.MIXED]
@@ -105,6 +106,7 @@ def render_detail(request, release: Release, form: TrainingRunForm | None = None
     runs = list(release.training_runs.all()[:50])
     context = {
         "release": release,
+        "progress": progress_of(release),
         "versions": Release.objects.filter(name=release.name).exclude(pk=release.pk),
         "runs": runs,
         "cancellable": training_service.CANCELLABLE,
@@ -160,19 +162,6 @@ class TrainingRunCancelView(RoleRequiredView):
             note = " Its worker stops at its next progress report." if was_running else ""
             messages.success(request, f"Training run #{run.pk} cancelled.{note}")
         return redirect("release-detail", pk=pk)
-
-
-class ReleaseProgressView(RoleRequiredView):
-    """The fragment htmx polls while a release builds."""
-
-    allowed_roles = STAFF
-
-    def get(self, request, pk: int):
-        release = get_object_or_404(Release, pk=pk)
-        response = render(request, "releases/_progress.html", {"release": release})
-        if request.htmx and release.status in (Release.Status.READY, Release.Status.FAILED):
-            response["HX-Refresh"] = "true"
-        return response
 
 
 class ReleaseNextVersionView(RoleRequiredView):
