@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "worker":
             from ml.worker import WorkerOptions, run_worker
 
+            if not args.token:  # every call would be refused: say so once, at start
+                raise ConfigError("the worker needs --token (or MMSKIN_TOKEN): an ml_worker token")
             opts = WorkerOptions(
                 config=args.config,
                 overrides=args.overrides,
