@@ -12,10 +12,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ml.collator import IGNORE_INDEX, ChatCollator, sequence_length_hint
+from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import PreferenceExample, preference_examples
 from ml.loop import LogFn, _autocast, _to_device, fit, require_one_step, setup_distributed
+from ml.losses import answer_logps
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
@@ -29,14 +30,9 @@ from ml.stages.common import (
 
 
 def sequence_logps(model: Any, batch: dict[str, Any]) -> torch.Tensor:
-    """Sum of log-probabilities of the labelled (answer) tokens, per row."""
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "ref_logps")}
-    logits = model(**inputs).logits[:, :-1].float()
-    labels = batch["labels"][:, 1:]
-    mask = labels != IGNORE_INDEX
-    safe = labels.masked_fill(~mask, 0)
-    token_logps = torch.gather(F.log_softmax(logits, dim=-1), 2, safe.unsqueeze(-1)).squeeze(-1)
-    return (token_logps * mask).sum(dim=-1)
+    """Sum of log-probabilities of the labelled (answer) tokens, per row (answer positions
+    only: see `ml.losses.answer_logps`)."""
+    return answer_logps(model, batch)
 
 
 class PreferenceCollator:
