@@ -84,6 +84,11 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     num_workers: int = 0
+    # Checkpoint every N optimizer steps (0: only after the last); see ml/checkpoint.py.
+    save_every: int = 0
+    keep_checkpoints: int = 2  # the newest N stay on disk
+    # Continue from the newest checkpoint in output_dir (`train --resume`); none there: step 0.
+    resume: bool = False
 
 
 @dataclass

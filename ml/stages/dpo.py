@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ml.checkpoint import checkpointer_for
 from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import PreferenceExample, preference_examples
@@ -117,6 +118,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         raise ValueError("the release has no usable preference pairs in the train split")
     require_one_step(len(prefs), cfg.train, dist.world, "preference pairs")
     items = list(enumerate(prefs))
+    ckpt = checkpointer_for(cfg.train, dist.rank, dist.world)
     seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
@@ -124,7 +126,11 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     started = start_fingerprint(model)
     dtype = torch_dtype(cfg.model.dtype)
     chat = ChatCollator(processor, max_length=cfg.data.max_length)
-    ref = preference_margins(model, items, chat, dist.device, dtype)
+    if "ref_logps" in ckpt.meta:  # resumed: the reference pass is not repeated
+        ref = {int(i): (float(c), float(r)) for i, (c, r) in ckpt.meta["ref_logps"].items()}
+    else:
+        ref = preference_margins(model, items, chat, dist.device, dtype)
+        ckpt.meta["ref_logps"] = {str(i): list(v) for i, v in ref.items()}
     lengths = [
         sequence_length_hint(processor, ex.as_chat("chosen").messages)
         + sequence_length_hint(processor, ex.as_chat("rejected").messages)
@@ -136,7 +142,10 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     def probe() -> float:
         return probe_loss(model, items, collate, loss_fn, dist, dtype, cfg.train.micro_batch_size)
 
-    probe_before = probe()
+    if "probe_loss_before" in ckpt.meta:
+        probe_before = ckpt.meta["probe_loss_before"]
+    else:
+        probe_before = ckpt.meta["probe_loss_before"] = probe()
     history = fit(
         model,
         items,
@@ -148,6 +157,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         input_dtype=dtype,
         projector_marker=family.projector.rsplit(".", 1)[-1],
         on_log=on_log,
+        checkpointer=ckpt,
     )
     after = preference_margins(model, items, chat, dist.device, dtype)
     margin_before = sum(c - r for c, r in ref.values()) / len(ref)
@@ -168,5 +178,6 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
             "probe_loss_before": probe_before,
             "probe_loss_after": probe(),
             **started,
+            **ckpt.summary(),
         },
     )

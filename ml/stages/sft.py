@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ml.checkpoint import checkpointer_for
 from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import caption_examples, sft_examples
@@ -42,6 +43,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
     build = caption_examples if stage == "align" else sft_examples
     examples = build(release, cfg.data.train_split, cfg.data)
     require_one_step(len(examples), cfg.train, dist.world, f"{stage} examples")
+    ckpt = checkpointer_for(cfg.train, dist.rank, dist.world)
     seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
@@ -57,7 +59,10 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
             model, examples, collator, loss_fn, dist, dtype, cfg.train.micro_batch_size
         )
 
-    probe_before = probe()
+    if "probe_loss_before" in ckpt.meta:  # resumed: the untrained model is gone
+        probe_before = ckpt.meta["probe_loss_before"]
+    else:
+        probe_before = ckpt.meta["probe_loss_before"] = probe()
     history = fit(
         model,
         examples,
@@ -69,6 +74,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
         input_dtype=dtype,
         projector_marker=family.projector.rsplit(".", 1)[-1],
         on_log=on_log,
+        checkpointer=ckpt,
     )
     return save_stage(
         model,
@@ -84,6 +90,7 @@ def _run(cfg: Config, stage: str, on_log: LogFn | None) -> dict[str, Any]:
             "probe_loss_before": probe_before,
             "probe_loss_after": probe(),
             **started,
+            **ckpt.summary(),
         },
     )
 
