@@ -7,6 +7,7 @@ a single model in memory (no second copy, no adapter switching).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -28,6 +29,8 @@ from ml.stages.common import (
     seed_everything,
     start_fingerprint,
 )
+
+log = logging.getLogger(__name__)
 
 
 def sequence_logps(model: Any, batch: dict[str, Any]) -> torch.Tensor:
@@ -112,6 +115,8 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         raise ValueError("dpo needs train.init_from: the SFT stage's output folder")
     if not cfg.data.release:
         raise ValueError("data.release must name a release folder")
+    if cfg.data.extra:  # one recipe file serves every stage: say what DPO leaves out
+        log.warning("dpo trains on the release's preference pairs; data.extra is not used")
     release = Release(cfg.data.release, verify=cfg.data.verify)
     prefs = preference_examples(release, cfg.data.train_split, cfg.data)
     if not prefs:
