@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.max_steps=10",
     )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in train.output_dir (a run that died)",
+    )
 
     ev = sub.add_parser("eval", help="evaluate a trained model on a release's test split")
     ev.add_argument("--config", required=True)
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.verb == "train":
-            cfg = load_config(args.config, args.overrides)
+            overrides = [*args.overrides, *(["train.resume=true"] if args.resume else [])]
+            cfg = load_config(args.config, overrides)
             try:
                 summary = get_stage(args.stage)(cfg)
             finally:
@@ -147,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "worker":
             from ml.worker import WorkerOptions, run_worker
 
+            if not args.token:  # every call would be refused: say so once, at start
+                raise ConfigError("the worker needs --token (or MMSKIN_TOKEN): an ml_worker token")
             opts = WorkerOptions(
                 config=args.config,
                 overrides=args.overrides,

@@ -8,6 +8,7 @@ is the classic way to train the wrong thing.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,19 @@ class LoraSettings:
 
 
 @dataclass
+class ExtraDataset:
+    """A LLaVA-format JSON dataset mixed into training (see ml/mixing.py)."""
+
+    path: str = ""
+    # The folder the records' image paths are relative to (LLaVA's --image_folder); default:
+    # the JSON file's folder.
+    image_root: str | None = None
+    # Times per epoch each example is seen on average (0.5: a seeded random half).
+    weight: float = 1.0
+    name: str | None = None  # in counts and logs; default: the file's stem
+
+
+@dataclass
 class DataConfig:
     """Where the release is and how examples are built from it."""
 
@@ -59,6 +73,11 @@ class DataConfig:
     max_length: int = 2048
     # Cap the number of examples (smoke runs, tests); 0 means all.
     limit: int = 0
+    # Public LLaVA-format datasets mixed into align/sft (SkinVL-Pub, SkinVL-PubMM).
+    extra: list[ExtraDataset] = field(default_factory=list)
+    # The release's sampling weight among the sources (0: train on data.extra alone and keep
+    # the release for evaluation).
+    release_weight: float = 1.0
 
 
 @dataclass
@@ -84,6 +103,11 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     num_workers: int = 0
+    # Checkpoint every N optimizer steps (0: only after the last); see ml/checkpoint.py.
+    save_every: int = 0
+    keep_checkpoints: int = 2  # the newest N stay on disk
+    # Continue from the newest checkpoint in output_dir (`train --resume`); none there: step 0.
+    resume: bool = False
 
 
 @dataclass
@@ -144,7 +168,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking: YAML gives ints for floats and strings for everything on the CLI."""
-    args = typing.get_args(hint)
+    # Only a union's arguments are alternatives; `list[str]`'s are its item type.
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = typing.get_args(hint) if is_union else ()
     if value is None:
         if type(None) in args:
             return None
@@ -171,6 +197,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list")
+        item = (typing.get_args(target) or [None])[0]
+        if dataclasses.is_dataclass(item):  # a list of sections (data.extra)
+            if not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where} must be a list of mappings")
+            return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return list(value)
     if origin is str:
         return str(value)

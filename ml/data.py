@@ -7,6 +7,7 @@ go through `ml.chat.conversation`, the same helper evaluation uses for its promp
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 from ml.chat import conversation
@@ -15,10 +16,19 @@ from ml.config import DataConfig
 from ml.release import Release
 
 
-def caption_examples(release: Release, split: str, data: DataConfig) -> list[ChatExample]:
-    """Image-caption pairs as "describe" instructions (the align stage, and part of SFT)."""
+def caption_examples(
+    release: Release, split: str, data: DataConfig, skipped: Counter | None = None
+) -> list[ChatExample]:
+    """Image-caption pairs as "describe" instructions (the align stage, and part of SFT).
+
+    An empty caption is skipped (and counted in `skipped`): as a target it teaches the model
+    to end its answer at once.
+    """
     out = []
     for pair in release.pairs(split):
+        if not (pair.caption or "").strip():
+            _count(skipped, "empty_caption")
+            continue
         out.append(
             ChatExample(
                 image=release.image_path(pair.image),
@@ -29,11 +39,17 @@ def caption_examples(release: Release, split: str, data: DataConfig) -> list[Cha
     return _limit(out, data.limit)
 
 
-def sft_examples(release: Release, split: str, data: DataConfig) -> list[ChatExample]:
-    """VQA conversations plus (optionally) captions, answers only in the loss."""
+def sft_examples(
+    release: Release, split: str, data: DataConfig, skipped: Counter | None = None
+) -> list[ChatExample]:
+    """VQA conversations plus (optionally) captions, answers only in the loss; empty answers
+    are skipped and counted in `skipped`."""
     modality = {p.id: p.modality for p in release.pairs()}
     out = []
     for item in release.vqa(split):
+        if not (item.answer or "").strip():
+            _count(skipped, "empty_answer")
+            continue
         out.append(
             ChatExample(
                 image=release.image_path(item.image),
@@ -47,7 +63,8 @@ def sft_examples(release: Release, split: str, data: DataConfig) -> list[ChatExa
             )
         )
     if data.include_captions:
-        out.extend(caption_examples(release, split, DataConfig(**{**data.__dict__, "limit": 0})))
+        whole = DataConfig(**{**data.__dict__, "limit": 0})
+        out.extend(caption_examples(release, split, whole, skipped))
     return _limit(out, data.limit)
 
 
@@ -67,8 +84,15 @@ class PreferenceExample:
         return ChatExample(self.image, conversation(self.prompt, answer), self.meta)
 
 
-def preference_examples(release: Release, split: str, data: DataConfig) -> list[PreferenceExample]:
-    """Expert corrections: chosen = expert text, rejected = the LLM draft."""
+def preference_examples(
+    release: Release, split: str, data: DataConfig, skipped: Counter | None = None
+) -> list[PreferenceExample]:
+    """Expert corrections: chosen = expert text, rejected = the LLM draft (an empty chosen
+    answer is skipped and counted)."""
+    if skipped is not None:
+        skipped["empty_chosen"] += sum(
+            1 for p in release.preferences(split) if not (p.chosen or "").strip()
+        )
     out = [
         PreferenceExample(
             image=release.image_path(p.image),
@@ -78,9 +102,14 @@ def preference_examples(release: Release, split: str, data: DataConfig) -> list[
             meta={"pair_id": p.pair_id, "source": p.source},
         )
         for p in release.preferences(split)
-        if p.chosen.strip() != p.rejected.strip()
+        if p.chosen.strip() and p.chosen.strip() != p.rejected.strip()
     ]
     return _limit(out, data.limit)
+
+
+def _count(skipped: Counter | None, reason: str) -> None:
+    if skipped is not None:
+        skipped[reason] += 1
 
 
 def _limit(items: list, limit: int) -> list:

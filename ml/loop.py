@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ml.checkpoint import Checkpointer, data_fingerprint
 from ml.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,70 @@ def require_one_step(n: int, train: TrainConfig, world: int, what: str = "exampl
         )
 
 
+class MicroBatchStream:
+    """This rank's micro-batches, epoch after epoch, with a position that can be saved.
+
+    An epoch's order depends only on the lengths, the seed and the epoch number, so the
+    position (epoch, micro-batches taken in it) is all a checkpoint needs to continue the
+    stream exactly.
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], train: TrainConfig, dist: DistInfo, accum: int
+    ) -> None:
+        self.lengths, self.train, self.dist, self.accum = lengths, train, dist, accum
+        self.epoch, self.offset, self.taken = 0, 0, 0
+        self._mine = self._epoch(0)
+
+    def _epoch(self, epoch: int) -> list[list[int]]:
+        order = micro_batch_order(
+            self.lengths,
+            self.train.micro_batch_size,
+            self.train.seed + epoch,
+            self.train.group_by_length,
+        )
+        usable = len(order) - len(order) % (self.dist.world * self.accum)
+        return [order[i] for i in range(self.dist.rank, usable, self.dist.world)]
+
+    def __iter__(self) -> MicroBatchStream:
+        return self
+
+    def __next__(self) -> list[int]:
+        while self.offset >= len(self._mine):
+            self.epoch += 1
+            self.offset = 0
+            self._mine = self._epoch(self.epoch)
+        batch = self._mine[self.offset]
+        self.offset += 1
+        self.taken += 1
+        return batch
+
+    def skip(self, n: int) -> None:
+        """Fast-forward over `n` micro-batches (index lists only: nothing is loaded)."""
+        for _ in range(n):
+            next(self)
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "offset": self.offset, "micro_batches": self.taken}
+
+
+def consumed_indices(
+    lengths: Sequence[int], train: TrainConfig, dist: DistInfo, steps: int
+) -> list[int]:
+    """The example indices this rank trained on in `steps` optimizer steps (for counts)."""
+    accum = train.batch_size // (train.micro_batch_size * dist.world)
+    stream = MicroBatchStream(lengths, train, dist, accum)
+    return [i for _ in range(steps * accum) for i in next(stream)]
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.GradScaler:
+    """A loss scaler for float16 (whose gradients underflow without one); a no-op otherwise.
+
+    bfloat16 has float32's exponent range and needs none.
+    """
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
 def fit(
     model: Any,
     examples: Sequence[Any],
@@ -167,12 +232,15 @@ def fit(
     input_dtype: torch.dtype,
     projector_marker: str | None = None,
     on_log: LogFn | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> list[dict[str, Any]]:
     """Train `model` in place and return the logged history.
 
     On CUDA with a half `input_dtype`, forward and backward run under autocast: frozen weights
     stay bf16, trainable ones are fp32 master weights (see `setup_trainable`) whose matmuls
-    still run on bf16 tensor cores.
+    still run on bf16 tensor cores. float16 adds a GradScaler. With a `checkpointer`, the
+    state is saved every `train.save_every` steps and after the last, and a resumed run
+    continues from the newest checkpoint with the same batches, LR and generators.
     """
     if not examples:
         raise ValueError("no training examples")
@@ -188,6 +256,32 @@ def fit(
     total = train.max_steps or max(1, math.ceil(train.epochs * steps_per_epoch))
     warmup = int(train.warmup_ratio * total)
 
+    optimizer = build_optimizer(model, train, projector_marker, dist.device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warmup, train.lr_scheduler)
+    )
+    scaler = grad_scaler(dist.device, input_dtype)
+    stream = MicroBatchStream(lengths, train, dist, accum)
+    fingerprint = data_fingerprint(
+        list(lengths),
+        {
+            "n": len(examples),
+            "batch_size": train.batch_size,
+            "micro_batch_size": train.micro_batch_size,
+            "seed": train.seed,
+            "group_by_length": train.group_by_length,
+            "world": dist.world,
+        },
+    )
+    history: list[dict[str, Any]] = []
+    tokens_seen, start, elapsed_before = 0, 0, 0.0
+    if checkpointer is not None and checkpointer.resuming:
+        # In place, before DDP wraps the model (it broadcasts rank 0's weights at wrapping).
+        resumed = checkpointer.restore(model, optimizer, scheduler, scaler, fingerprint, total)
+        stream.skip(resumed.micro_batches)
+        start, tokens_seen = resumed.step, resumed.tokens
+        history, elapsed_before = resumed.history, resumed.elapsed_s
+
     ddp_model = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -195,32 +289,12 @@ def fit(
         device_ids = [dist.device.index] if dist.device.type == "cuda" else None
         ddp_model = DistributedDataParallel(model, device_ids=device_ids)
 
-    optimizer = build_optimizer(model, train, projector_marker, dist.device)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
     trainable = [p for p in model.parameters() if p.requires_grad]
     model.train()
-
-    def micro_batches():
-        epoch = 0
-        while True:
-            order = micro_batch_order(
-                lengths, train.micro_batch_size, train.seed + epoch, train.group_by_length
-            )
-            usable = len(order) - len(order) % (dist.world * accum)
-            for i in range(dist.rank, usable, dist.world):
-                yield order[i]
-            epoch += 1
-
-    stream = micro_batches()
-    history: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    tokens_seen = 0
     casting = adapter_input_casting(model, enabled=not _autocast_enabled(dist.device, input_dtype))
     with casting:
-        for step in range(total):
-            factor = lr_factor(step, total, warmup, train.lr_scheduler)
-            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base * factor
+        for step in range(start, total):
             step_loss = torch.zeros((), device=dist.device)  # on device: one sync per step
             stats_sum: dict[str, float] = {}
             for micro in range(accum):
@@ -233,25 +307,41 @@ def fit(
                 ctx = ddp_model.no_sync() if no_sync else contextlib.nullcontext()
                 with ctx, _autocast(dist.device, input_dtype):
                     loss, stats = loss_fn(ddp_model, batch)
-                    (loss / accum).backward()
+                    scaler.scale(loss / accum).backward()
                 step_loss += loss.detach().float() / accum
                 for k, v in stats.items():
                     stats_sum[k] = stats_sum.get(k, 0.0) + v / accum
+            scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, train.max_grad_norm)
-            optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]
+            scaler.step(optimizer)  # skips the step when float16 gradients overflowed
+            scaler.update()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             record = {
                 "step": step + 1,
                 "total_steps": total,
                 "loss": float(step_loss),
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": lr,
                 "grad_norm": float(grad_norm),
                 "tokens": tokens_seen,
-                "elapsed_s": round(time.perf_counter() - t0, 3),
+                "elapsed_s": round(elapsed_before + time.perf_counter() - t0, 3),
                 **stats_sum,
             }
+            if scaler.is_enabled():
+                record["loss_scale"] = float(scaler.get_scale())
             history.append(record)
             last = step + 1 == total
+            if checkpointer is not None and checkpointer.due(step + 1, total):
+                state = {
+                    **stream.position(),
+                    "total_steps": total,
+                    "tokens": tokens_seen,
+                    "elapsed_s": record["elapsed_s"],
+                    "history": history,
+                    "fingerprint": fingerprint,
+                }
+                checkpointer.save(step + 1, model, optimizer, scheduler, scaler, state)
             if on_log and dist.is_main and ((step + 1) % train.log_every == 0 or last):
                 on_log(record)
     return history

@@ -50,3 +50,27 @@ def answer_only_sft_loss(
         logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE_INDEX
     )
     return loss, {}
+
+
+def answer_logps(model: Any, batch: dict[str, Any], mask_free: bool = True) -> torch.Tensor:
+    """Sum of the log-probabilities of each row's labelled (answer) tokens.
+
+    As in `answer_only_sft_loss`, the vocabulary projection runs only at positions where some
+    row has a label, and the fp32 log-softmax only over those positions: a preference batch is
+    mostly image and prompt tokens, whose full-vocabulary fp32 logits were the largest tensor
+    of a DPO step. `cross_entropy(reduction="none")` is minus the gathered log-softmax.
+    """
+    labels = batch["labels"]
+    targets = labels[:, 1:]
+    keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().flatten()
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "ref_logps")}
+    if mask_free:
+        inputs = drop_redundant_padding_mask(inputs)
+    logits = model(**inputs, logits_to_keep=keep).logits
+    if keep.numel() == 0:
+        return logits.sum(dim=(1, 2)) * 0.0
+    kept = targets[:, keep]
+    token_logps = -F.cross_entropy(
+        logits.float().transpose(1, 2), kept, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    return token_logps.sum(dim=-1)

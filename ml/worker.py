@@ -12,6 +12,12 @@ then answers the worker's next progress report with 409 `cancelled`, and the wor
 stage there (the report raises out of the training loop), reports nothing more into the run,
 and records it as `cancelled` among the runs it handled.
 
+A worker that dies mid-run (SIGKILL, a reboot, the OOM killer) leaves its run `running` on
+the platform and its claim in `WORKDIR/claims/`. The next worker started on that workdir, with
+the same account's token, resumes such runs first, from their newest checkpoint
+(`train.save_every`), before it takes queued ones; a file lock per run keeps two workers on
+one workdir from training the same run.
+
 A run's `config` (set on the platform) is layered as:
 
 1. the shipped config named by `config.base` (e.g. `llava15_7b_lora`), else the worker's
@@ -259,11 +265,89 @@ def _final_metrics(stage: str, result: dict[str, Any]) -> dict[str, Any]:
                 "split": result.get("split"),
             }
         }
-    return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
+    scalars = {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
+    if isinstance(result.get("sources"), dict):  # per-source counts of a mixed run
+        scalars["sources"] = result["sources"]
+    return scalars
 
 
-def execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions) -> str:
-    """Run one claimed TrainingRun to the end; returns the status reported."""
+# -- runs that survive the worker -------------------------------------------------------------
+def _claim_file(work: Path, run_id: int) -> Path:
+    return work / "claims" / f"run-{run_id}.json"
+
+
+@contextlib.contextmanager
+def run_lock(work: Path, run_id: int) -> Iterator[bool]:
+    """An exclusive lock on a run for processes sharing this workdir (False: another has it).
+
+    `flock` is released by the kernel when its holder dies, SIGKILL included, so a dead
+    worker's run is free for the next worker to resume.
+    """
+    import fcntl
+
+    path = work / "locks" / f"run-{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def resumable_runs(client: PlatformClient, opts: WorkerOptions) -> list[dict[str, Any]]:
+    """Runs this workdir claimed whose worker died: still `running` on the platform.
+
+    A claim is recorded in `WORKDIR/claims/` when a run starts and removed when it ends
+    (done, failed or cancelled), so what is left is a run whose process was killed. Ended
+    runs' claims are cleared here.
+    """
+    work = Path(opts.workdir).resolve()
+    out = []
+    for path in sorted((work / "claims").glob("run-*.json")):
+        run_id = int(path.stem.removeprefix("run-"))
+        try:
+            run = client.json(f"training-runs/{run_id}/")
+        except ApiError as exc:
+            if exc.status == 404:
+                path.unlink(missing_ok=True)
+            else:
+                log.warning("cannot check run %s for resuming: %s", run_id, exc)
+            continue
+        if run.get("status") == "running" and run.get("stage") in opts.stages:
+            out.append(run)
+        elif run.get("status") != "running":
+            path.unlink(missing_ok=True)
+    return out
+
+
+def execute(
+    client: PlatformClient, run: dict[str, Any], opts: WorkerOptions, resume: bool = False
+) -> str:
+    """Run one claimed TrainingRun to the end; returns the status reported.
+
+    With `resume`, the run died under an earlier worker: it continues from its newest
+    checkpoint in this workdir (from step 0 when it had none).
+    """
+    work = Path(opts.workdir).resolve()
+    with run_lock(work, int(run["id"])) as mine:
+        if not mine:
+            log.info("run %s is being trained by another worker on this workdir", run["id"])
+            return "busy"
+        claim_file = _claim_file(work, int(run["id"]))
+        claim_file.parent.mkdir(parents=True, exist_ok=True)
+        claim_file.write_text(json.dumps({"run": run["id"], "worker": opts.worker_id}) + "\n")
+        status = _execute(client, run, opts, resume)
+        if status in ("done", "failed", "cancelled"):
+            claim_file.unlink(missing_ok=True)
+        return status
+
+
+def _execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions, resume: bool):
     run_id, stage = int(run["id"]), run["stage"]
     reporter = RunReporter(client, run_id, opts.report_every_s)
     work = Path(opts.workdir).resolve()
@@ -273,11 +357,15 @@ def execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions) ->
         pulled = pull_release(client, str(int(run["release"])), release_dir)
         init_from = resolve_init_from(client, run.get("config") or {})
         cfg = run_config(run, opts, release_dir, output_dir, init_from)
+        cfg.train.resume = resume
         output_dir.mkdir(parents=True, exist_ok=True)
+        started = {"release": pulled.release, "worker": opts.worker_id}
+        if resume:
+            started["resumed_by"] = opts.worker_id
         reporter.patch(
             status="running",
-            progress=0.0,
-            metrics={"release": pulled.release, "worker": opts.worker_id},
+            progress=run.get("progress", 0.0) if resume else 0.0,
+            metrics=started,
             artefacts_uri=output_dir.as_uri(),
         )
         log.info("run %s: %s on %s -> %s", run_id, stage, pulled.release, output_dir)
@@ -340,6 +428,14 @@ def run_worker(client: PlatformClient, opts: WorkerOptions) -> list[dict[str, An
         raise ConfigError(f"unknown stage(s) {sorted(unknown)}; known: {STAGES}")
     handled: list[dict[str, Any]] = []
     with _stop_on_signals():
+        for run in resumable_runs(client, opts):
+            log.info("run %s died under an earlier worker: resuming it", run["id"])
+            status = execute(client, run, opts, resume=True)
+            if status == "busy":
+                continue
+            handled.append({"id": run["id"], "status": status, "resumed": True})
+            if opts.once or (opts.max_jobs and len(handled) >= opts.max_jobs):
+                return handled
         while True:
             heartbeat(client, opts)
             run = next_queued(client, opts.stages)

@@ -1,4 +1,8 @@
-"""The Celery app. Task modules live in ``workers/``; queues: ingest, llm, release, gpu."""
+"""The Celery app. Task modules live in ``workers/``; queues: ingest, llm, release.
+
+Training has no Celery queue: GPU machines run ``python -m ml worker``, which takes runs over
+the REST API.
+"""
 
 from __future__ import annotations
 

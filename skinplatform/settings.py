@@ -305,7 +305,6 @@ CELERY_TASK_ROUTES = {
     "workers.panels.*": {"queue": "ingest"},
     "workers.llm.*": {"queue": "llm"},
     "workers.release.*": {"queue": "release"},
-    "workers.gpu.*": {"queue": "gpu"},
     "workers.maintenance.*": {"queue": "ingest"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

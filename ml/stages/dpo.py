@@ -7,15 +7,18 @@ a single model in memory (no second copy, no adapter switching).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ml.collator import IGNORE_INDEX, ChatCollator, sequence_length_hint
+from ml.checkpoint import checkpointer_for
+from ml.collator import ChatCollator, sequence_length_hint
 from ml.config import Config
 from ml.data import PreferenceExample, preference_examples
 from ml.loop import LogFn, _autocast, _to_device, fit, require_one_step, setup_distributed
+from ml.losses import answer_logps
 from ml.modeling import load_for_training, torch_dtype
 from ml.release import Release
 from ml.stages.common import (
@@ -27,16 +30,13 @@ from ml.stages.common import (
     start_fingerprint,
 )
 
+log = logging.getLogger(__name__)
+
 
 def sequence_logps(model: Any, batch: dict[str, Any]) -> torch.Tensor:
-    """Sum of log-probabilities of the labelled (answer) tokens, per row."""
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "ref_logps")}
-    logits = model(**inputs).logits[:, :-1].float()
-    labels = batch["labels"][:, 1:]
-    mask = labels != IGNORE_INDEX
-    safe = labels.masked_fill(~mask, 0)
-    token_logps = torch.gather(F.log_softmax(logits, dim=-1), 2, safe.unsqueeze(-1)).squeeze(-1)
-    return (token_logps * mask).sum(dim=-1)
+    """Sum of log-probabilities of the labelled (answer) tokens, per row (answer positions
+    only: see `ml.losses.answer_logps`)."""
+    return answer_logps(model, batch)
 
 
 class PreferenceCollator:
@@ -115,12 +115,15 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         raise ValueError("dpo needs train.init_from: the SFT stage's output folder")
     if not cfg.data.release:
         raise ValueError("data.release must name a release folder")
+    if cfg.data.extra:  # one recipe file serves every stage: say what DPO leaves out
+        log.warning("dpo trains on the release's preference pairs; data.extra is not used")
     release = Release(cfg.data.release, verify=cfg.data.verify)
     prefs = preference_examples(release, cfg.data.train_split, cfg.data)
     if not prefs:
         raise ValueError("the release has no usable preference pairs in the train split")
     require_one_step(len(prefs), cfg.train, dist.world, "preference pairs")
     items = list(enumerate(prefs))
+    ckpt = checkpointer_for(cfg.train, dist.rank, dist.world)
     seed_everything(cfg.train.seed)
     model, processor, family = load_for_training(
         cfg.model, cfg.lora, cfg.train.init_from, device=dist.device
@@ -128,7 +131,11 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     started = start_fingerprint(model)
     dtype = torch_dtype(cfg.model.dtype)
     chat = ChatCollator(processor, max_length=cfg.data.max_length)
-    ref = preference_margins(model, items, chat, dist.device, dtype)
+    if "ref_logps" in ckpt.meta:  # resumed: the reference pass is not repeated
+        ref = {int(i): (float(c), float(r)) for i, (c, r) in ckpt.meta["ref_logps"].items()}
+    else:
+        ref = preference_margins(model, items, chat, dist.device, dtype)
+        ckpt.meta["ref_logps"] = {str(i): list(v) for i, v in ref.items()}
     lengths = [
         sequence_length_hint(processor, ex.as_chat("chosen").messages)
         + sequence_length_hint(processor, ex.as_chat("rejected").messages)
@@ -140,7 +147,10 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
     def probe() -> float:
         return probe_loss(model, items, collate, loss_fn, dist, dtype, cfg.train.micro_batch_size)
 
-    probe_before = probe()
+    if "probe_loss_before" in ckpt.meta:
+        probe_before = ckpt.meta["probe_loss_before"]
+    else:
+        probe_before = ckpt.meta["probe_loss_before"] = probe()
     history = fit(
         model,
         items,
@@ -152,6 +162,7 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
         input_dtype=dtype,
         projector_marker=family.projector.rsplit(".", 1)[-1],
         on_log=on_log,
+        checkpointer=ckpt,
     )
     after = preference_margins(model, items, chat, dist.device, dtype)
     margin_before = sum(c - r for c, r in ref.values()) / len(ref)
@@ -172,5 +183,6 @@ def run(cfg: Config, on_log: LogFn | None = print_log) -> dict[str, Any]:
             "probe_loss_before": probe_before,
             "probe_loss_after": probe(),
             **started,
+            **ckpt.summary(),
         },
     )

@@ -10,7 +10,14 @@ CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
 
 
 @pytest.mark.parametrize(
-    "name", ["llava15_7b_lora.yaml", "llava15_7b_lora_h100.yaml", "qwen25vl_3b_lora.yaml"]
+    "name",
+    [
+        "llava15_7b_lora.yaml",
+        "llava15_7b_lora_h100.yaml",
+        "qwen25vl_3b_lora.yaml",
+        "skinvl_pub.yaml",
+        "skinvl_pubmm.yaml",
+    ],
 )
 def test_shipped_configs_use_skinvl_settings(name):
     cfg = load_config(CONFIGS / name)
@@ -32,3 +39,13 @@ def test_overrides_are_typed():
     assert cfg.train.max_steps == 3
     assert cfg.model.gradient_checkpointing is False
     assert cfg.train.lr == pytest.approx(1e-3)
+
+
+def test_skinvl_pub_recipes_mix_the_public_llava_json():
+    pub = load_config(CONFIGS / "skinvl_pub.yaml")
+    pubmm = load_config(CONFIGS / "skinvl_pubmm.yaml")
+    for cfg in (pub, pubmm):
+        (extra,) = cfg.data.extra
+        assert extra.path.endswith("Dataframe/Pretrain/vqa_Pub.json") and extra.weight == 1.0
+        assert cfg.train.save_every > 0
+    assert pub.data.release_weight == 0 and pubmm.data.release_weight == 1.0
