@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import openai
 
 from .errors import JunkOutput, TransportFailure, Usage
-from .image import ImageUnusable, prepare_image
+from .image import ImageUnusable, PreparedImage, prepare_image
 from .prompting import PromptTemplate, get_prompt
 from .schema import DraftOutput, parse_output, response_format
 from .source import DraftSource
@@ -131,7 +132,7 @@ class LLMClient:
         rng: random.Random | None = None,
         semaphore: threading.BoundedSemaphore | None = None,
         vision: bool = False,
-        image_max_bytes: int = 1_000_000,
+        image_max_bytes: int = 300_000,
         image_max_side: int = 1024,
     ) -> None:
         if not base_url or not model:
@@ -161,6 +162,8 @@ class LLMClient:
         self.image_max_side = image_max_side
         # Set once the server turned image content down: later drafts go text-only at once.
         self.images_refused: str = ""
+        # One pair's image goes out with each of its vision question types: prepare it once.
+        self._prepare = lru_cache(maxsize=16)(self._prepare_uncached)
         self._openai = openai.OpenAI(
             base_url=self.base_url,
             # local servers ignore the key, but the openai package insists on one
@@ -292,11 +295,7 @@ class LLMClient:
         note = self.images_refused
         if not note:
             try:
-                image = prepare_image(
-                    source.image or b"",
-                    max_bytes=self.image_max_bytes,
-                    max_side=self.image_max_side,
-                )
+                image = self._prepare(source.image or b"")
             except ImageUnusable as e:
                 note = f"image_{e.reason}: {e.detail}"
                 log.warning("%s: pair %s: %s; drafting from the text", self, source.pair_id, note)
@@ -308,6 +307,9 @@ class LLMClient:
             self.stats.image_fallbacks += 1
         text_prompt = get_prompt(prompt.question_type)
         return text_prompt, text_prompt.messages(source), 0, note
+
+    def _prepare_uncached(self, data: bytes) -> PreparedImage:
+        return prepare_image(data, max_bytes=self.image_max_bytes, max_side=self.image_max_side)
 
     def _refuses_image(self, error: openai.APIStatusError) -> bool:
         """Is this 4xx about the image content rather than the request as a whole?

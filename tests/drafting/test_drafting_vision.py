@@ -65,7 +65,12 @@ def test_image_that_cannot_fit_is_refused_clearly():
 
 
 @pytest.mark.parametrize(
-    ("data", "reason"), [(b"", "missing"), (b"\x89PNG\r\n\x1a\nnot really", "undecodable")]
+    ("data", "reason"),
+    [
+        (b"", "missing"),
+        (b"\x89PNG\r\n\x1a\nnot really", "undecodable"),
+        (png(120, 90, noise=True)[:-200], "undecodable"),  # cut off mid-file
+    ],
 )
 def test_missing_or_broken_image_is_refused(data, reason):
     with pytest.raises(ImageUnusable) as e:
@@ -267,3 +272,22 @@ def test_text_basis_answer_is_checked_as_before(sleeps, red_psoriasis):
         [extra] = draft_items(red_psoriasis, client, question_types=["morphology"])
         client.close()
     assert extra.ok and extra.visual and extra.visual_terms == ["crusted"]
+
+
+def test_one_pairs_image_is_prepared_once_for_all_its_types(
+    make_client, fake_llm, psoriasis, monkeypatch
+):
+    from curation.drafting import client as client_module
+
+    calls = []
+    real = client_module.prepare_image
+    monkeypatch.setattr(
+        client_module, "prepare_image", lambda data, **kw: calls.append(1) or real(data, **kw)
+    )
+    source = replace(psoriasis, image=png(900, 600, noise=True))  # re-encoded: worth caching
+    drafts = draft_items(
+        source, make_client(vision=True), question_types=["morphology", "site", "modality"]
+    )
+    assert all(d.ok and d.generator.image == "sent" for d in drafts)
+    assert len(fake_llm.images) == 3 and {im.mime for im in fake_llm.images} == {"image/jpeg"}
+    assert len(calls) == 1
