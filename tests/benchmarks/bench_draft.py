@@ -57,7 +57,13 @@ def review_crop(seed: int, size: tuple[int, int] = CROP_SIZE) -> bytes:
     return buf.getvalue()
 
 
-def _worker(url: str, pair_ids: list[int], concurrency: int, vision: bool, out: mp.Queue) -> None:
+#: The vision question types of a clinical image, as the llm task drafts them for one pair.
+VISION_TYPES = ["morphology", "modality", "site", "verification"]
+
+
+def _worker(
+    url: str, pair_ids: list[int], concurrency: int, vision: bool, types: int, out: mp.Queue
+) -> None:
     from curation.drafting import DraftSource, LLMClient, draft_items
 
     client = LLMClient(
@@ -65,10 +71,10 @@ def _worker(url: str, pair_ids: list[int], concurrency: int, vision: bool, out: 
     )
     # Made before the clock starts: a worker reads crops from storage, it does not paint them.
     images = {pair_id: review_crop(pair_id) for pair_id in pair_ids} if vision else {}
-    question_type = "morphology" if vision else "diagnosis"
+    question_types = VISION_TYPES[:types] if vision else ["diagnosis"]
     out.put(("ready", None))
 
-    def one(pair_id: int) -> tuple[float, int]:
+    def one(pair_id: int) -> list[tuple[float, int]]:
         source = DraftSource(
             pair_id=pair_id,
             caption=f"Fig. {pair_id} Plaque psoriasis on the elbow of a 40-year-old man.",
@@ -77,15 +83,18 @@ def _worker(url: str, pair_ids: list[int], concurrency: int, vision: bool, out: 
             image=images.get(pair_id),
         )
         start = time.perf_counter()
-        drafts = draft_items(source, client, question_types=[question_type])
-        assert drafts and drafts[0].ok, drafts
-        assert drafts[0].generator.image == ("sent" if vision else ""), drafts[0].generator
-        return time.perf_counter() - start, drafts[0].generator.image_bytes
+        drafts = draft_items(
+            source, client, question_types=question_types, max_parallel=len(question_types)
+        )
+        took = time.perf_counter() - start
+        assert len(drafts) == len(question_types) and all(d.ok for d in drafts), drafts
+        assert all(d.generator.image == ("sent" if vision else "") for d in drafts), drafts
+        return [(took, d.generator.image_bytes) for d in drafts]
 
     go.wait()
     cpu = time.process_time()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(one, pair_ids))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency // len(question_types))) as pool:
+        results = [r for rs in pool.map(one, pair_ids) for r in rs]
     out.put(("done", (results, time.process_time() - cpu)))
 
 
@@ -96,12 +105,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="per process")
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--vision", action="store_true", help="vision prompts with crop images")
+    parser.add_argument(
+        "--types",
+        type=int,
+        default=4,
+        choices=range(1, len(VISION_TYPES) + 1),
+        help="with --vision: question types per pair (drafted in parallel, one crop each)",
+    )
     args = parser.parse_args()
+    types = args.types if args.vision else 1
 
     from curation.drafting.testing import FakeLLMServer
 
     with FakeLLMServer(latency=args.latency) as server:
-        ids = list(range(args.pairs))
+        ids = list(range(args.pairs // types))
         shares = [ids[i :: args.processes] for i in range(args.processes)]
         ctx = mp.get_context("fork")
         out: mp.Queue = ctx.Queue()
@@ -109,7 +126,8 @@ def main() -> None:
         go = ctx.Event()
         procs = [
             ctx.Process(
-                target=_worker, args=(server.url, share, args.concurrency, args.vision, out)
+                target=_worker,
+                args=(server.url, share, args.concurrency, args.vision, types, out),
             )
             for share in shares
         ]
@@ -133,24 +151,31 @@ def main() -> None:
     durations = [d for d, _ in results]
     image_bytes = sum(b for _, b in results) / max(1, len(results))
 
+    n = len(results)
     total = args.concurrency * args.processes
-    ideal = args.pairs * args.latency / total
+    ideal = n * args.latency / total
     overhead = sorted(d - args.latency for d in durations)
     target = 1.3 if args.vision else 1.5
-    kind = "vision (morphology, 600x450 PNG crops)" if args.vision else "text (diagnosis)"
-    print(f"{args.pairs} {kind} drafts, {args.processes} processes x {args.concurrency} in "
+    kind = (
+        f"vision ({types} types per pair on one 600x450 PNG crop)"
+        if args.vision
+        else "text (diagnosis)"
+    )
+    print(f"{n} {kind} drafts, {args.processes} processes x {args.concurrency} in "
           f"flight, server latency {args.latency * 1000:.0f} ms, {requests} requests")  # fmt: skip
     print(f"wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {wall / ideal:.2f} "
           f"(target <= {target})")  # fmt: skip
     print(f"bytes per request {request_bytes / 1024:.1f} KiB; image bytes per draft "
           f"{image_bytes / 1024:.1f} KiB; images decoded by the server {images_seen}")  # fmt: skip
-    print(f"drafts/s {args.pairs / wall:.1f}; concurrency reached at the server: {peak}")
+    print(f"drafts/s {n / wall:.1f}; concurrency reached at the server: {peak}")
     cores = len(os.sched_getaffinity(0))
-    print(f"CPU per draft: clients {worker_cpu / args.pairs * 1000:.1f} ms, fake server "
-          f"{server_cpu / args.pairs * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f} "
+    print(f"CPU per draft: clients {worker_cpu / n * 1000:.1f} ms, fake server "
+          f"{server_cpu / n * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f} "
           f"on {cores} cores")  # fmt: skip
     p50, p95 = overhead[len(overhead) // 2], overhead[int(len(overhead) * 0.95)]
-    print(f"overhead beyond the latency: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    print(
+        f"overhead beyond the latency (per pair): p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
