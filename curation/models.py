@@ -440,6 +440,13 @@ class VQAItem(models.Model):
         EDITED = "edited"
         REJECTED = "rejected"
 
+    class ImageInput(models.TextChoices):
+        """What the drafting model was given: the text, the image too, or text as a fallback."""
+
+        NONE = "", "text prompt"
+        SENT = "sent", "image sent"
+        FALLBACK = "fallback", "text only (image not usable)"
+
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="vqa_items")
     question_type = models.CharField(max_length=limits.QUESTION_TYPE)
     question = models.TextField(max_length=limits.QUESTION)
@@ -450,6 +457,14 @@ class VQAItem(models.Model):
     draft = models.JSONField(default=dict, help_text="the original draft, never overwritten")
     grounded = models.BooleanField(default=True)
     unsupported_terms = models.JSONField(default=list, blank=True)
+    # The answer describes what the drafting model saw in the image: only an expert can check
+    # that, so such an item is never shipped or dropped on the text check alone.
+    visual = models.BooleanField(default=False)
+    visual_terms = models.JSONField(default=list, blank=True)
+
+    image_input = models.CharField(
+        max_length=10, choices=ImageInput.choices, default=ImageInput.NONE, blank=True
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFTED)
     reject_reason = models.CharField(max_length=30, blank=True)
     reject_note = models.TextField(max_length=limits.REJECT_NOTE, blank=True)

@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--model", help="base model folder (default: model.path of the run)")
     merge.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: the run's)")
 
+    from ml.serve import add_arguments as serve_arguments
+
+    serve_arguments(sub.add_parser("serve", help="serve a merged checkpoint, OpenAI-compatible"))
+
     worker = sub.add_parser(
         "worker", help="poll the platform for queued training runs, run them, report back"
     )
@@ -150,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(merge_run(args.run, args.out, args.model, args.dtype)))
             return 0
+        if args.verb == "serve":
+            from ml.serve import run as serve
+
+            return serve(args)
         if args.verb == "worker":
             from ml.worker import WorkerOptions, run_worker
 

@@ -253,6 +253,10 @@ LLM_BUDGET_TOKENS = env_int("LLM_BUDGET_TOKENS", 0)
 LLM_PRICE_PROMPT_PER_1K = env_float("LLM_PRICE_PROMPT_PER_1K", 0.0)
 LLM_PRICE_COMPLETION_PER_1K = env_float("LLM_PRICE_COMPLETION_PER_1K", 0.0)
 LLM_DROP_UNGROUNDED = env_bool("LLM_DROP_UNGROUNDED", False)
+# Vision drafting: send the panel crop (bounded in size) with the prompt's vision variant.
+LLM_VISION = env_bool("LLM_VISION", False)
+LLM_IMAGE_MAX_BYTES = env_int("LLM_IMAGE_MAX_BYTES", 300_000)
+LLM_IMAGE_MAX_SIDE = env_int("LLM_IMAGE_MAX_SIDE", 1024)
 DRAFT_ON_ACCEPT = env_bool("DRAFT_ON_ACCEPT", True)
 LLM_RATE_LIMIT_REDIS_URL = env_str("LLM_RATE_LIMIT_REDIS_URL")
 

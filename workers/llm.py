@@ -38,6 +38,9 @@ def _client() -> drafting.LLMClient | None:
             prompt_per_1k=settings.LLM_PRICE_PROMPT_PER_1K,
             completion_per_1k=settings.LLM_PRICE_COMPLETION_PER_1K,
         ),
+        vision=settings.LLM_VISION,
+        image_max_bytes=settings.LLM_IMAGE_MAX_BYTES,
+        image_max_side=settings.LLM_IMAGE_MAX_SIDE,
     )
 
 
@@ -52,7 +55,8 @@ def draft_pair(pair_id: int) -> int:
     if pair is None:
         return 0
     client = _client()
-    types = drafting_service.missing_types(pair, llm=client is not None)
+    vision = client is not None and client.vision
+    types = drafting_service.missing_types(pair, llm=client is not None, vision=vision)
     if not types:
         return 0
     budget = None
@@ -64,7 +68,7 @@ def draft_pair(pair_id: int) -> int:
         budget = drafting.Budget(max_tokens=left)
     existing = list(pair.vqa_items.values_list("question", flat=True))
     drafts = drafting.draft_items(
-        drafting_service.source_for(pair),
+        drafting_service.source_for(pair, with_image=vision),
         client,
         question_types=types,
         budget=budget,

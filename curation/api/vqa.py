@@ -16,7 +16,7 @@ from skinplatform.accounts.roles import REVIEWERS
 
 class VQAItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RoleScopedViewSet):
     serializer_class = s.VQAItemSerializer
-    filterset_fields = ["pair", "status", "question_type", "grounded"]
+    filterset_fields = ["pair", "status", "question_type", "grounded", "visual", "image_input"]
     action_roles = {"*": REVIEWERS}
 
     def get_queryset(self):

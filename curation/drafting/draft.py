@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .errors import BudgetExhausted, DraftingError, TransportFailure, Usage
 from .grounding import check_grounding, drop_near_duplicates
-from .prompting import PromptTemplate, applicable_types, current_prompts
+from .prompting import PromptTemplate, applicable_types, drafting_prompts
 from .source import QUESTION_TYPES, DraftSource
 from .template import TEMPLATE_TYPES, TEMPLATE_VERSION, template_items
 
@@ -33,6 +33,11 @@ class Generator:
     completion_tokens: int = 0
     cost: float = 0.0
     attempts: int = 0
+    # Vision drafting: "sent" (the model saw the panel), "fallback" (a vision prompt went
+    # text-only, `image_note` says why) or "" (a text prompt); bytes of the image sent.
+    image: str = ""
+    image_note: str = ""
+    image_bytes: int = 0
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Draft:
     unsupported_terms: list[str] = field(default_factory=list)
     error_kind: str = ""
     error: str = ""
+    # The answer describes what is visible (the model saw the image and said so, or used
+    # words the text does not have); such an item always waits for an expert.
+    visual: bool = False
+    visual_terms: list[str] = field(default_factory=list)
+    basis: str = "text"
 
     @property
     def ok(self) -> bool:
@@ -110,6 +120,11 @@ def draft_items(
     `question_types` narrows the types (default: all that suit the modality; a type that does
     not suit it is skipped). `existing_questions` are the pair's stored questions, so repeats
     of them are dropped too. Ungrounded drafts are kept and flagged unless `drop_ungrounded`.
+
+    A draft whose model saw the image is checked against the text too, but its words the text
+    lacks are taken as what it saw (`visual_terms`), not as inventions: it is marked `visual`,
+    kept, and left for an expert. A diagnosis name the text lacks stays unsupported even then:
+    the book, not the picture, says what the diagnosis is.
     """
     wanted = _check_types(question_types)
     if client is None:
@@ -120,8 +135,7 @@ def draft_items(
 
     for i, d in enumerate(drafts):
         if d.ok:
-            g = check_grounding(d.answer, source, max_unsupported=max_unsupported)
-            drafts[i] = replace(d, grounded=g.grounded, unsupported_terms=g.unsupported_terms)
+            drafts[i] = _grounded(d, source, max_unsupported)
     usable = [d for d in drafts if d.ok]
     _, repeats = drop_near_duplicates(usable, lambda d: d.question, existing=existing_questions)
     out = []
@@ -132,6 +146,25 @@ def draft_items(
             d = replace(d, error_kind="ungrounded", error=", ".join(d.unsupported_terms))
         out.append(d)
     return out
+
+
+def _grounded(d: Draft, source: DraftSource, max_unsupported: int) -> Draft:
+    g = check_grounding(d.answer, source, max_unsupported=max_unsupported)
+    saw_image = d.generator.image == "sent"
+    if not saw_image:
+        return replace(d, grounded=g.grounded, unsupported_terms=g.unsupported_terms)
+    seen = [t for t in g.unsupported_terms if t not in g.unsupported_diagnoses]
+    visual = d.basis != "text" or bool(seen)
+    if not visual:
+        return replace(d, grounded=g.grounded, unsupported_terms=g.unsupported_terms)
+    unsupported = list(g.unsupported_diagnoses)
+    return replace(
+        d,
+        grounded=len(unsupported) <= max_unsupported,
+        unsupported_terms=unsupported,
+        visual=True,
+        visual_terms=seen,
+    )
 
 
 def _check_types(question_types: Iterable[str] | None) -> set[str] | None:
@@ -165,7 +198,7 @@ def _llm_drafts(
     budget: Budget | None,
     max_parallel: int,
 ) -> list[Draft]:
-    prompts = current_prompts()
+    prompts = drafting_prompts(vision=bool(getattr(client, "vision", False)))
     down: list[TransportFailure] = []  # once the server is unreachable, stop asking it
 
     def one(question_type: str) -> Draft:
@@ -188,8 +221,19 @@ def _llm_drafts(
         if budget is not None:
             budget.charge(result.usage)
         _fill(generator, result.usage, result.attempts)
+        generator.prompt_version = getattr(result, "prompt_version", "") or prompt.version
+        generator.image = getattr(result, "image", "")
+        generator.image_note = getattr(result, "image_note", "")
+        generator.image_bytes = getattr(result, "image_bytes", 0)
         out = result.output
-        return Draft(question_type, out.question, out.answer, out.evidence, generator)
+        return Draft(
+            question_type,
+            out.question,
+            out.answer,
+            out.evidence,
+            generator,
+            basis=getattr(out, "basis", "text"),
+        )
 
     if max_parallel <= 1 or len(types) <= 1:
         return [one(t) for t in types]

@@ -83,6 +83,8 @@ class Grounding:
     grounded: bool
     unsupported_terms: list[str] = field(default_factory=list)
     key_terms: list[str] = field(default_factory=list)
+    # The unsupported terms that are diagnosis names: only the text can ground those.
+    unsupported_diagnoses: list[str] = field(default_factory=list)
 
 
 def check_grounding(
@@ -102,25 +104,28 @@ def check_grounding(
     answer_norm = " ".join(words(answer))
     key_terms: list[str] = []
     unsupported: list[str] = []
+    diagnoses: list[str] = []
 
-    def note(term: str, ok: bool) -> None:
+    def note(term: str, ok: bool, diagnosis: bool = False) -> None:
         if term not in key_terms:
             key_terms.append(term)
             if not ok:
                 unsupported.append(term)
+                if diagnosis:
+                    diagnoses.append(term)
 
     rest = answer_norm
     for m in pattern.finditer(answer_norm):
         name = m.group(1)
         supported = re.search(rf"\b{re.escape(name)}\b", source_norm) is not None
-        note(name, supported or canon[name] in source_diagnoses)
+        note(name, supported or canon[name] in source_diagnoses, diagnosis=True)
         rest = rest.replace(name, " ", 1)
     for w in rest.split():
         if w in STOPWORDS or w in GENERIC or (len(w) < 3 and not w.isdigit()):
             continue
         s = stem(w)
         note(w, s in source_stems or any(_related(s, t) for t in source_stems))
-    return Grounding(len(unsupported) <= max_unsupported, unsupported, key_terms)
+    return Grounding(len(unsupported) <= max_unsupported, unsupported, key_terms, diagnoses)
 
 
 def question_tokens(question: str) -> frozenset[str]:

@@ -1,10 +1,13 @@
 """Versioned prompt templates, one file per question type under `prompts/`.
 
-A file is `<question_type>.v<N>.txt`: a small header (question type, version, the modalities it
-applies to), then a `--- system` and a `--- user` part. The version string goes into every draft,
-so a released file is never edited; a new prompt is a new file with the next version, and the
-highest version is the one used. `prompts/lock.json` records the sha256 of each released file
-and a test fails when a file changes without a new version.
+A file is `<question_type>.v<N>.txt` (or `<question_type>.vision.v<N>.txt`, the variant sent
+with the panel image when vision drafting is on): a small header (question type, version, the
+modalities it applies to), then a `--- system` and a `--- user` part. The version string goes
+into every draft, so a released file is never edited; a new prompt is a new file with the next
+version, and the highest version is the one used. A type with no vision variant (diagnosis,
+differential, management: they come from the book, not from looking) is drafted from its text
+prompt even when vision is on. `prompts/lock.json` records the sha256 of each released file and
+a test fails when a file changes without a new version.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from string import Template
+from typing import Any
 
 from .source import QUESTION_TYPES, DraftSource
 
-FILE_NAME = re.compile(r"^(?P<qt>[a-z_]+)\.v(?P<n>\d+)\.txt$")
+FILE_NAME = re.compile(r"^(?P<qt>[a-z_]+)(?:\.(?P<variant>vision))?\.v(?P<n>\d+)\.txt$")
 OTHER = "other"
+TEXT = "text"
+VISION = "vision"
 
 
 class PromptError(ValueError):
@@ -34,16 +40,33 @@ class PromptTemplate:
     system: str
     user: str
     sha256: str
+    variant: str = TEXT
+
+    @property
+    def vision(self) -> bool:
+        return self.variant == VISION
 
     def applies_to(self, modality: str) -> bool:
         return (modality or OTHER) in self.modalities
 
-    def messages(self, source: DraftSource) -> list[dict[str, str]]:
-        """Chat messages for `source`; missing fields say so rather than leaving a gap."""
-        return [
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": Template(self.user).substitute(context_fields(source))},
+    def messages(self, source: DraftSource, image_uri: str | None = None) -> list[dict[str, Any]]:
+        """Chat messages for `source`; missing fields say so rather than leaving a gap.
+
+        A vision variant needs `image_uri` (a `data:` URI) and sends it as an OpenAI
+        `image_url` content part, before the text as LLaVA and Qwen were trained.
+        """
+        text = Template(self.user).substitute(context_fields(source))
+        if not self.vision:
+            if image_uri is not None:
+                raise ValueError(f"{self.version} is a text prompt: it sends no image")
+            return [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
+        if not image_uri:
+            raise ValueError(f"{self.version} is a vision prompt and needs the image")
+        parts = [
+            {"type": "image_url", "image_url": {"url": image_uri}},
+            {"type": "text", "text": text},
         ]
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": parts}]
 
 
 def context_fields(source: DraftSource) -> dict[str, str]:
@@ -80,7 +103,8 @@ def parse_prompt(name: str, text: str) -> PromptTemplate:
         if line and not line.startswith("#"):
             key, _, value = line.partition(":")
             meta[key.strip()] = value.strip()
-    expected = f"{m['qt']}.v{m['n']}"
+    variant = m["variant"] or TEXT
+    expected = f"{m['qt']}.{VISION}.v{m['n']}" if variant == VISION else f"{m['qt']}.v{m['n']}"
     if meta.get("question_type") != m["qt"] or meta.get("version") != expected:
         raise PromptError(f"{name}: header must say question_type {m['qt']}, version {expected}")
     modalities = frozenset(meta.get("modalities", "").split())
@@ -97,6 +121,7 @@ def parse_prompt(name: str, text: str) -> PromptTemplate:
         system=system.strip(),
         user=user.strip() + "\n",
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        variant=variant,
     )
 
 
@@ -111,27 +136,37 @@ def all_prompts() -> dict[str, PromptTemplate]:
     return found
 
 
-@lru_cache(maxsize=1)
-def current_prompts() -> dict[str, PromptTemplate]:
-    """The highest version per question type: the prompts drafting uses now."""
+@lru_cache(maxsize=2)
+def current_prompts(variant: str = TEXT) -> dict[str, PromptTemplate]:
+    """The highest version per question type of one variant: the prompts drafting uses now."""
     best: dict[str, tuple[int, PromptTemplate]] = {}
     for name, prompt in all_prompts().items():
+        if prompt.variant != variant:
+            continue
         n = int(FILE_NAME.match(name)["n"])  # type: ignore[index]
         if prompt.question_type not in best or n > best[prompt.question_type][0]:
             best[prompt.question_type] = (n, prompt)
     return {qt: p for qt, (_, p) in best.items()}
 
 
-def get_prompt(question_type: str) -> PromptTemplate:
+def drafting_prompts(vision: bool = False) -> dict[str, PromptTemplate]:
+    """Question type -> the prompt a drafter uses: the vision variant where one exists."""
+    prompts = dict(current_prompts(TEXT))
+    if vision:
+        prompts.update(current_prompts(VISION))
+    return prompts
+
+
+def get_prompt(question_type: str, variant: str = TEXT) -> PromptTemplate:
     try:
-        return current_prompts()[question_type]
+        return current_prompts(variant)[question_type]
     except KeyError:
         raise PromptError(f"no prompt for question type {question_type!r}") from None
 
 
-def prompt_versions() -> dict[str, str]:
+def prompt_versions(vision: bool = False) -> dict[str, str]:
     """Question type -> current prompt version, for the idempotency check on the Django side."""
-    return {qt: p.version for qt, p in current_prompts().items()}
+    return {qt: p.version for qt, p in drafting_prompts(vision).items()}
 
 
 def applicable_types(modality: str) -> list[str]:

@@ -25,12 +25,24 @@ DRAFT_SCHEMA: dict = {
 }
 
 
-def response_format() -> dict:
+#: Where a vision draft's answer comes from: the text, what is visible, or both.
+BASES = ("text", "image", "both")
+VISION_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        **DRAFT_SCHEMA["properties"],
+        "basis": {"type": "string", "enum": list(BASES)},
+    },
+    "required": [*FIELDS, "basis"],
+    "additionalProperties": False,
+}
+
+
+def response_format(vision: bool = False) -> dict:
     """The structured-outputs request (OpenAI `json_schema`, also understood by vLLM/Ollama)."""
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "vqa_item", "schema": DRAFT_SCHEMA, "strict": True},
-    }
+    schema = VISION_SCHEMA if vision else DRAFT_SCHEMA
+    name = "vqa_item_vision" if vision else "vqa_item"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,12 @@ class DraftOutput:
     question: str
     answer: str
     evidence: str
+    basis: str = "text"
+
+    @property
+    def visual(self) -> bool:
+        """The answer says something about what is visible, not only what the text states."""
+        return self.basis != "text"
 
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S | re.I)
@@ -47,8 +65,11 @@ REFUSAL = re.compile(
 YES_NO = re.compile(r"^\s*(yes|no)\b", re.I)
 
 
-def parse_output(text: str | None, question_type: str = "") -> DraftOutput:
-    """Parse and validate one reply; raise `JunkOutput` with the reason when it is unusable."""
+def parse_output(text: str | None, question_type: str = "", vision: bool = False) -> DraftOutput:
+    """Parse and validate one reply; raise `JunkOutput` with the reason when it is unusable.
+
+    A reply to a vision prompt must also say its `basis`; a reply to a text prompt is all text.
+    """
     if text is None or not text.strip():
         raise JunkOutput("empty", "the reply has no content")
     fenced = FENCE.match(text)  # servers without structured outputs like to fence JSON
@@ -60,17 +81,21 @@ def parse_output(text: str | None, question_type: str = "") -> DraftOutput:
         raise JunkOutput(kind, f"{e.msg} in {raw[:80]!r}") from None
     if not isinstance(data, dict):
         raise JunkOutput("schema", f"expected an object, got {type(data).__name__}")
-    missing = [f for f in FIELDS if f not in data]
-    extra = sorted(set(data) - set(FIELDS))
+    expected = (*FIELDS, "basis") if vision else FIELDS
+    missing = [f for f in expected if f not in data]
+    extra = sorted(set(data) - set(expected))
     if missing or extra:
         raise JunkOutput("schema", f"missing {missing}, unexpected {extra}")
+    basis = data.get("basis", "text")
+    if basis not in BASES:
+        raise JunkOutput("schema", f"basis is {basis!r}, not one of {list(BASES)}")
     for name in FIELDS:
         value = data[name]
         if not isinstance(value, str):
             raise JunkOutput("schema", f"{name} is {type(value).__name__}, not a string")
         if len(value) > MAX_LENGTH[name]:
             raise JunkOutput("schema", f"{name} longer than {MAX_LENGTH[name]} characters")
-    out = DraftOutput(*(" ".join(data[name].split()) for name in FIELDS))
+    out = DraftOutput(*(" ".join(data[name].split()) for name in FIELDS), basis=basis)
     if not out.question:
         raise JunkOutput("empty", "empty question")
     if not out.answer:

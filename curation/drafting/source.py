@@ -54,6 +54,8 @@ class DraftSource:
     age: int | None = None
     sex: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # The panel crop (PNG or JPEG bytes), sent to a vision drafter; None: text only.
+    image: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Callers hand over lists from JSON fields; tuples keep the source hashable and frozen.

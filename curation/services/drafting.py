@@ -6,7 +6,10 @@ which knows nothing of Django; this module maps rows to its inputs and its outpu
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F
 
@@ -17,6 +20,8 @@ from curation.models import Pair, ProjectSettings, ReviewEvent, VQAItem
 from curation.services.audit import record_event
 from curation.services.roles import require_role
 from skinplatform.accounts.roles import STAFF
+
+log = logging.getLogger(__name__)
 
 DRAFTABLE = (Pair.Status.ACCEPTED, Pair.Status.EDITED)
 
@@ -41,7 +46,23 @@ def needs_drafting(pair: Pair, before: dict, *, ever_decided: bool) -> bool:
     ).exists()
 
 
-def source_for(pair: Pair) -> drafting.DraftSource:
+def panel_image(pair: Pair) -> bytes | None:
+    """The pair's panel crop from storage, for a vision drafter; None when it cannot be read.
+
+    A missing crop is not fatal: the vision client then drafts from the text and labels it.
+    """
+    name = pair.panel.image
+    if not name:
+        return None
+    try:
+        with default_storage.open(name, "rb") as fh:
+            return fh.read()
+    except (OSError, ValueError) as e:
+        log.warning("pair %s: crop %s unreadable for vision drafting: %s", pair.pk, name, e)
+        return None
+
+
+def source_for(pair: Pair, *, with_image: bool = False) -> drafting.DraftSource:
     figure = pair.panel.figure
     return drafting.DraftSource(
         pair_id=pair.pk,
@@ -55,20 +76,21 @@ def source_for(pair: Pair) -> drafting.DraftSource:
         diagnosis=pair.diagnosis,
         age=pair.age,
         sex=pair.sex,
+        image=panel_image(pair) if with_image else None,
     )
 
 
-def current_versions(llm: bool) -> dict[str, str]:
-    """Question type -> the prompt version drafting would use now."""
+def current_versions(llm: bool, vision: bool = False) -> dict[str, str]:
+    """Question type -> the prompt version drafting would use now (vision variants if on)."""
     if llm:
-        return drafting.prompt_versions()
+        return drafting.prompt_versions(vision=vision)
     return {t: drafting.TEMPLATE_VERSION for t in TEMPLATE_TYPES}
 
 
-def missing_types(pair: Pair, llm: bool) -> list[str]:
+def missing_types(pair: Pair, llm: bool, vision: bool = False) -> list[str]:
     """Types with no item yet at the current prompt version: re-running drafts nothing new."""
     done = set(VQAItem.objects.filter(pair=pair).values_list("question_type", "prompt_version"))
-    return [t for t, v in current_versions(llm).items() if (t, v) not in done]
+    return [t for t, v in current_versions(llm, vision).items() if (t, v) not in done]
 
 
 def budget_left() -> int | None:
@@ -106,11 +128,20 @@ def record_drafts(pair_id: int, drafts: list[drafting.Draft]) -> list[VQAItem]:
                         "prompt_tokens": d.generator.prompt_tokens,
                         "completion_tokens": d.generator.completion_tokens,
                         "cost": d.generator.cost,
+                        "image": d.generator.image,
+                        "image_note": d.generator.image_note,
+                        "image_bytes": d.generator.image_bytes,
+                        "basis": d.basis,
                     },
                     prompt_version=d.generator.prompt_version,
                     draft={"question": d.question, "answer": d.answer, "evidence": d.evidence},
                     grounded=d.grounded,
                     unsupported_terms=list(d.unsupported_terms),
+                    visual=d.visual,
+                    visual_terms=list(d.visual_terms),
+                    image_input=d.generator.image,
+                    # Visual or not, a draft waits for an expert: nothing here accepts one.
+                    status=VQAItem.Status.DRAFTED,
                 )
             )
         if spent_tokens or spent_cost:
@@ -153,4 +184,5 @@ def vqa_progress() -> dict:
         "cost_spent": round(ledger.llm_cost_spent, 4),
         "token_budget": settings.LLM_BUDGET_TOKENS or None,
         "drafter": "llm" if settings.LLM_BASE_URL else "template",
+        "vision": bool(settings.LLM_BASE_URL and settings.LLM_VISION),
     }
