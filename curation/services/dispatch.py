@@ -86,3 +86,17 @@ def enqueue_drafting(pair_id: int) -> None:
         draft_pair.delay(pair_id)
 
     transaction.on_commit(send)
+
+
+MODALITY_RETRAIN_TASK = "workers.maintenance.retrain_modality"
+
+
+def enqueue_modality_retrain(actor_id: int | None) -> None:
+    """Send the retraining task by name once the request's transaction commits."""
+
+    def send() -> None:
+        from celery import current_app
+
+        current_app.send_task(MODALITY_RETRAIN_TASK, args=[actor_id])
+
+    transaction.on_commit(send)

@@ -8,11 +8,9 @@ A probability below the model's threshold is answered ``unknown`` rather than a 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -131,11 +129,6 @@ class ModalityModel:
             raise ModelFormatError(f"model lacks or mistypes a field: {e}") from e
 
 
-@lru_cache(maxsize=8)
-def _load_path(path: str, mtime: float) -> ModalityModel:
-    return ModalityModel.loads(Path(path).read_text("utf-8"))
-
-
 def shipped() -> ModalityModel:
     """The model that ships in the package."""
     text = resources.files(__package__).joinpath(SHIPPED).read_text("utf-8")
@@ -147,10 +140,18 @@ def _shipped(text: str) -> ModalityModel:
     return ModalityModel.loads(text)
 
 
-def current(path: str | os.PathLike | None = None) -> ModalityModel:
-    """The model in use: the file at ``path`` (a promoted retrained model) or the shipped one."""
-    if path:
-        p = Path(path)
-        if p.is_file():
-            return _load_path(str(p), p.stat().st_mtime)
-    return shipped()
+_active: ModalityModel | None = None
+
+
+def use(model: ModalityModel | None) -> None:
+    """Make ``model`` the one this process suggests with (None: back to the shipped one).
+
+    The platform calls this with the promoted model before it extracts; the extractor itself
+    never reads the database."""
+    global _active
+    _active = model
+
+
+def active() -> ModalityModel:
+    """The model this process suggests with."""
+    return _active if _active is not None else shipped()

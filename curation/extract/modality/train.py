@@ -6,6 +6,8 @@ so the probabilities mean what they say on pictures the model did not see.
 
     python -m curation.extract.modality.devset --out var/modality-devset   # once
     python -m curation.extract.modality.train --cache var/modality-devset
+
+It writes model.json, metrics.json and base_features.json beside this file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import json
 import os
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from .model import UNKNOWN, ModalityModel
 
 CLASSES = ["clinical", "dermoscopic", "pathological", "other"]
 THRESHOLD = 0.5
+BASE_FEATURES = "base_features.json"
 C_REG = 0.5
 
 
@@ -181,31 +185,71 @@ def load_cache(cache: str | os.PathLike) -> tuple[np.ndarray, list, list[str], l
     return np.asarray(rows), items, [it.label for it in items], [it.origin for it in items]
 
 
+def drawn_examples(per_class: int, seed: int = 7) -> tuple[np.ndarray, list[str], list[str]]:
+    """Pictures drawn by the sample-book generator (the demo's books), some with burnt-in
+    arrows: the model must keep knowing them, and they are never counted in the metrics."""
+    from curation.samplebook import images
+
+    rng = np.random.default_rng(seed)
+    rows, labels, groups = [], [], []
+    for cls in ("clinical", "dermoscopic", "pathological"):
+        for i in range(per_class):
+            w = int(rng.integers(240, 640))
+            h = int(w * rng.uniform(0.6, 1.0))
+            # a third of the clinical ones are the generator's stand-in faces
+            face = cls == "clinical" and i % 3 == 1
+            img = images.face(rng, w, h) if face else images.draw(cls, rng, w, h)
+            if i % 3 == 0:
+                img = images.burn_marks(img, rng)
+            rows.append(feats.features(img))
+            labels.append(cls)
+            groups.append(f"samplebook:{cls}:{i}")
+    return np.asarray(rows), labels, groups
+
+
+def base_examples() -> tuple[np.ndarray, list[str], list[str]]:
+    """The features the shipped model was trained on (committed beside it as numbers, not
+    pictures): retraining from expert decisions starts from these."""
+    text = resources.files(__package__).joinpath(BASE_FEATURES).read_text("utf-8")
+    d = json.loads(text)
+    if d["feature_names"] != feats.NAMES:
+        raise ValueError("the committed training features were computed by other code")
+    return np.asarray(d["x"], np.float64), list(d["labels"]), list(d["groups"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="train the modality classifier on the dev set")
     p.add_argument("--cache", default=os.environ.get("MMSKIN_DEVSET", "var/modality-devset"))
     here = Path(__file__).parent
     p.add_argument("--model-out", default=str(here / "model.json"))
     p.add_argument("--metrics-out", default=str(here / "metrics.json"))
+    p.add_argument("--features-out", default=str(here / BASE_FEATURES))
+    p.add_argument("--drawn", type=int, default=30, help="sample-book pictures per class")
     args = p.parse_args(argv)
     x, items, y, groups = load_cache(args.cache)
     dev = [i for i, it in enumerate(items) if it.split == "dev"]
     held = [i for i, it in enumerate(items) if it.split == "heldout"]
     xd, yd, gd = x[dev], [y[i] for i in dev], [groups[i] for i in dev]
-    model = fit(xd, yd, gd)
+    xs, ys, gs = drawn_examples(args.drawn) if args.drawn else (np.zeros((0, xd.shape[1])), [], [])
+    x_train = np.vstack([xd, xs])
+    y_train, g_train = yd + ys, gd + gs
+    model = fit(x_train, y_train, g_train)
     # dev figures: out-of-fold by file of origin, calibrated with the final temperature
-    oof = out_of_fold(xd, yd, gd, CLASSES) / model.temperature
+    oof = out_of_fold(x_train, y_train, g_train, CLASSES)[: len(dev)] / model.temperature
     oof = np.exp(oof - oof.max(axis=1, keepdims=True))
     oof /= oof.sum(axis=1, keepdims=True)
     metrics = {
         "trained_on": f"{len(dev)} dev pictures from "
-        f"{len({items[i].source for i in dev})} repositories",
+        f"{len({items[i].source for i in dev})} repositories and {len(ys)} drawn ones",
         "dev_cross_validated": score(oof, yd, CLASSES, model.threshold),
         "heldout_sources": evaluate(model, x[held], [y[i] for i in held]),
         "heldout_repositories": sorted({items[i].source for i in held}),
     }
     model.metrics = {k: metrics[k]["per_class"] for k in ("dev_cross_validated", "heldout_sources")}
     Path(args.model_out).write_text(model.dumps() + "\n", "utf-8")
+    base = {"feature_names": feats.NAMES, "labels": y_train, "groups": g_train}
+    base["x"] = np.round(x_train, 5).tolist()
+    Path(args.features_out).write_text(json.dumps(base, separators=(",", ":")) + "\n", "utf-8")
     Path(args.metrics_out).write_text(json.dumps(metrics, indent=1) + "\n", "utf-8")
     print(json.dumps({k: v for k, v in metrics.items() if k != "heldout_repositories"}, indent=1))
     return 0
