@@ -30,6 +30,7 @@ RETRAIN_REQUESTED = "modality_model.retrain_requested"
 PROMOTED = "modality_model.promoted"
 REJECTED = "modality_model.rejected"
 SKIPPED = "modality_model.skipped"
+RETIRED_UNUSABLE = "modality_model.retired_unusable"  # made for other features than these
 CLASSES = tuple(train.CLASSES)
 LABELLED = (Pair.Status.ACCEPTED, Pair.Status.EDITED)
 
@@ -80,9 +81,28 @@ def ensure_registered() -> ModalityClassifier:
 
 
 def active_model() -> modality_model.ModalityModel:
-    """The promoted model, as the extractor runs it (loaded once per version and process)."""
+    """The promoted model, as the extractor runs it (loaded once per version and process).
+
+    A promoted model this code cannot run (trained on the features of an older release) is
+    retired and the shipped one takes over, rather than failing every ingest."""
     row = ensure_registered()
-    return _load(row.version, row.params)
+    try:
+        return _load(row.version, row.params)
+    except modality_model.ModelFormatError as exc:
+        log.warning("modality model %s cannot run here (%s): back to the shipped one", row, exc)
+        return _load(*_fall_back_to_shipped(row, str(exc)))
+
+
+def _fall_back_to_shipped(stale: ModalityClassifier, why: str) -> tuple[str, dict]:
+    with transaction.atomic():
+        stale = ModalityClassifier.objects.select_for_update().get(pk=stale.pk)
+        if stale.status == ModalityClassifier.Status.PROMOTED:
+            stale.status = ModalityClassifier.Status.RETIRED
+            stale.save(update_fields=["status"])
+            record_event(None, stale, RETIRED_UNUSABLE, before={"status": "promoted"},
+                         after={"status": stale.status}, note=why)  # fmt: skip
+    row = ensure_registered()
+    return row.version, row.params
 
 
 _cache: dict[str, modality_model.ModalityModel] = {}

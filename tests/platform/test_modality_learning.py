@@ -188,3 +188,15 @@ def test_beat_runs_the_retraining_task(settings):
     assert entry["task"] == "workers.maintenance.retrain_modality"
     app.loader.import_default_modules()
     assert entry["task"] in app.tasks
+
+
+def test_a_promoted_model_for_other_features_gives_way_to_the_shipped_one(db):
+    stale = constant({"clinical": 0.5, "other": 0.5}).to_dict()
+    stale["feature_names"] = ["an", "older", "feature", "set"]
+    old = ModalityClassifier.objects.create(version="old-features", params=stale,
+                                            status="promoted")  # fmt: skip
+    assert svc.active_model().version == mm.shipped().version
+    old.refresh_from_db()
+    assert old.status == "retired"
+    assert ModalityClassifier.objects.get(status="promoted").shipped
+    assert ReviewEvent.objects.filter(action=svc.RETIRED_UNUSABLE, target_id=old.pk).exists()
