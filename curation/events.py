@@ -57,6 +57,13 @@ class EventAction(models.TextChoices):
     TRAINING_CLAIMED = "training.claimed"
     TRAINING_CANCELLED = "training.cancelled"
     TRAINING_WORKER_SEEN = "training.worker_seen"
+    # the modality classifier's versions (``services.modality``)
+    MODALITY_MODEL_REGISTERED = "modality_model.registered"
+    MODALITY_MODEL_RETRAIN_REQUESTED = "modality_model.retrain_requested"
+    MODALITY_MODEL_PROMOTED = "modality_model.promoted"
+    MODALITY_MODEL_REJECTED = "modality_model.rejected"
+    MODALITY_MODEL_SKIPPED = "modality_model.skipped"
+    MODALITY_MODEL_RETIRED_UNUSABLE = "modality_model.retired_unusable"  # other features
     # project settings and guidelines
     SETTINGS_CHANGED = "settings.changed"
     GUIDELINE_UPDATED = "guideline.updated"

@@ -720,3 +720,47 @@ class Guideline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.code}"
+
+
+class ModalityClassifier(models.Model):
+    """One version of the pixel modality classifier (``curation.extract.modality``): the
+    shipped one, or one retrained from expert decisions. Exactly one is promoted: the one
+    extraction suggests with. Its parameters are the model's JSON, so every worker loads it
+    from the database and nothing is a pickle."""
+
+    class Status(models.TextChoices):
+        PROMOTED = "promoted"  # in use
+        RETIRED = "retired"  # was in use, replaced by a better one
+        REJECTED = "rejected"  # trained, not better than the one in use on the held-out slice
+
+    version = models.CharField(max_length=40, unique=True)
+    params = models.JSONField(help_text="ModalityModel.to_dict()")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    shipped = models.BooleanField(default=False, help_text="the model in the package")
+    trained_examples = models.PositiveIntegerField(default=0, help_text="expert examples used")
+    heldout_examples = models.PositiveIntegerField(default=0)
+    heldout_accuracy = models.FloatField(null=True, blank=True)
+    incumbent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="challengers"
+    )
+    incumbent_accuracy = models.FloatField(
+        null=True, blank=True, help_text="the model in use, on the same held-out slice"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="promoted"),
+                name="one_promoted_modality_classifier",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.status})"

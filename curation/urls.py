@@ -29,6 +29,11 @@ urlpatterns = [
     path("dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
     path("review/guidelines/", guidelines.GuidelinesView.as_view(), name="guidelines"),
     path("review/settings/", dashboard.SettingsView.as_view(), name="review-settings"),
+    path(
+        "dashboard/modality/retrain/",
+        dashboard.ModalityRetrainView.as_view(),
+        name="modality-retrain",
+    ),
     path("review/pairs/<id:pk>/", review.PairReviewView.as_view(), name="review-pair"),
     path("review/pairs/<id:pk>/renew/", review.ClaimRenewView.as_view(), name="review-renew"),
     path("review/pairs/<id:pk>/revert/", review.PairRevertView.as_view(), name="review-revert"),

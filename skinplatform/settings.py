@@ -296,6 +296,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(INGEST_SWEEP_SECONDS),
     },
 }
+# The modality classifier retrains from expert decisions (curation/services/modality.py).
+MODALITY_RETRAIN_SECONDS = env_int("MODALITY_RETRAIN_SECONDS", 86400)
+MODALITY_RETRAIN_MIN_HELDOUT = env_int("MODALITY_RETRAIN_MIN_HELDOUT", 20)
+MODALITY_HELDOUT_EVERY = env_int("MODALITY_HELDOUT_EVERY", 5)
+CELERY_BEAT_SCHEDULE["retrain-modality"] = {
+    "task": "workers.maintenance.retrain_modality",
+    "schedule": float(MODALITY_RETRAIN_SECONDS),
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

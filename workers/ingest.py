@@ -24,6 +24,7 @@ from curation.extract.pagerender import render_pages
 from curation.models import Textbook
 from curation.services import ingest as ingest_service
 from curation.services import ingest_recovery as recovery
+from curation.services import modality as modality_service
 from curation.services.storage import local_pdf_path
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def ingest_chunk(book_id: int, run: int, first: int, last: int) -> None:
         book = Textbook.objects.get(pk=book_id)
         try:
             path = local_pdf_path(book.file, book.sha256)
+            modality_service.activate_for_extraction()  # the promoted classifier suggests
             result = extract.extract_chunk(path, first, last, dpi=_dpi())
             previews = render_pages(path, first, last, dpi=settings.PAGE_PREVIEW_DPI)
         except Exception as exc:
@@ -63,6 +65,7 @@ def finalize_ingest(book_id: int, run: int) -> None:
         refs, orphans = ingest_service.link_inputs(book_id, run)
         try:
             path = local_pdf_path(book.file, book.sha256)
+            modality_service.activate_for_extraction()
             link = extract.link_book(
                 path,
                 [extract.FigureRef(label=label, page=page) for label, page in refs],

@@ -1,77 +1,92 @@
-"""Modality cues from pixels, to back up or stand in for caption keywords.
+"""Modality from the pixels, and its combination with what the caption says.
 
-Dermoscopy is a lit disc in a dark frame; H&E is pink and purple on a pale background; charts
-and diagrams are mostly bare paper with no tissue colour; clinical photographs are none of these.
-Cheap statistics on a downsampled crop are enough to separate them.
+The pixels go through the calibrated classifier of ``curation.extract.modality`` (stain
+deconvolution, field shape, texture, skin and flat colour). Text and image are combined as
+evidence, not by fixed weights:
+
+- a caption that names the modality ("dermoscopy", "H&E", "photomicrograph", "chart") is
+  strong evidence and wins;
+- a weak cue (a body site after "on the") is a small likelihood ratio: it tips a picture the
+  classifier is torn about, and cannot outvote one it is sure of;
+- with no usable evidence above the model's threshold the answer is ``unknown``, which the
+  platform shows to the expert as a doubt rather than a guess.
 """
 
 from __future__ import annotations
 
-import io
+from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
-SIZE = 96
-CHART_WHITE = 0.55  # share of near-white pixels above which a crop is a chart or diagram
+from .modality import model as modality_model
+from .modality.model import UNKNOWN, ModalityModel
+
+STRONG_TEXT = 0.75  # caption confidence from which the caption names the modality outright
+MAX_WEAK_RATIO = 3.0  # the most a weak cue may multiply its class's odds by
 
 
-def features(image: bytes | Image.Image) -> dict[str, float]:
-    """Colour and layout statistics of a crop (PNG bytes or an image), at SIZE pixels square."""
-    if isinstance(image, bytes):
-        image = Image.open(io.BytesIO(image))
-    img = image.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BOX)
-    a = np.asarray(img, np.float32) / 255.0
-    r, g, b = a[..., 0], a[..., 1], a[..., 2]
-    lum = 0.299 * r + 0.587 * g + 0.114 * b
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    d = np.sqrt((xx - SIZE / 2 + 0.5) ** 2 + (yy - SIZE / 2 + 0.5) ** 2) / (SIZE / 2)
-    corners = d > 1.08
-    centre = d < 0.6
-    corner_dark = float((lum[corners] < 0.12).mean()) if corners.any() else 0.0
-    centre_lit = float(lum[centre].mean())
-    # H&E: pink (r high, g lower, b high) and purple nuclei (b > g), with a pale background.
-    pinkish = (r > 0.75) & (b > 0.6) & (g < r - 0.12) & (b > g + 0.05)
-    purple = (b > r - 0.05) & (b > g + 0.15) & (lum < 0.55)
-    skin = (r > g) & (g > b) & (r - b > 0.12) & (lum > 0.25)
-    white = a.min(axis=2) > 0.92
-    return {
-        "white": float(white.mean()),
-        "corner_dark": corner_dark,
-        "centre_lit": centre_lit,
-        "pink": float(pinkish.mean()),
-        "purple": float(purple.mean()),
-        "skin": float(skin.mean()),
-    }
+@dataclass(frozen=True)
+class Suggestion:
+    modality: str  # a class, or UNKNOWN
+    confidence: float
+    best: str  # the most likely class even when the answer is UNKNOWN
+    model_version: str  # the pixel model that took part ("" when the pixels were not used)
+    image_probabilities: dict[str, float]
+    evidence: str  # "text", "image", "text+image" or "none": what decided
 
 
-def guess(image: bytes | Image.Image) -> tuple[str, float]:
-    """Modality suggested by the pixels alone, with a rough confidence."""
-    f = features(image)
-    if f["corner_dark"] > 0.7 and f["centre_lit"] > 0.3:
-        return "dermoscopic", 0.6 + 0.3 * min(1.0, f["corner_dark"])
-    if f["pink"] + f["purple"] > 0.35 and f["pink"] > 0.15:
-        return "pathological", 0.55 + 0.35 * min(1.0, f["pink"] + f["purple"])
-    if f["skin"] > 0.3:
-        return "clinical", 0.5 + 0.3 * min(1.0, f["skin"])
-    if f["white"] > CHART_WHITE and f["skin"] < 0.1 and f["pink"] + f["purple"] < 0.05:
-        # Mostly bare paper with thin ink and no tissue colour: a chart, diagram or structure
-        # drawn into a raster, not a photograph of skin.
-        return "other", 0.6
-    return "clinical", 0.35
+def guess(image: bytes | Image.Image, model: ModalityModel | None = None) -> tuple[str, float]:
+    """Modality suggested by the pixels alone (``unknown`` below the threshold)."""
+    p = (model or modality_model.active()).predict(image)
+    return p.label, round(p.probability, 3)
+
+
+def weak_ratio(text_conf: float) -> float:
+    """Likelihood ratio of a weak caption cue: its confidence read as odds, capped."""
+    c = min(max(text_conf, 0.0), 0.99)
+    return min(MAX_WEAK_RATIO, max(1.0, c / (1 - c)))
+
+
+def suggest(
+    image: bytes | Image.Image,
+    text_modality: str | None,
+    text_conf: float,
+    model: ModalityModel | None = None,
+) -> Suggestion:
+    """The modality of a panel from its caption cue and its pixels."""
+    m = model or modality_model.active()
+    pred = m.predict(image)
+    probs = dict(pred.probabilities)
+    if text_modality is not None and text_conf >= STRONG_TEXT:
+        p_img = probs.get(text_modality, 0.0)
+        # Two views that agree make it surer; pixels that disagree cost a little confidence.
+        conf = (
+            text_conf + (1 - text_conf) * p_img if p_img >= 0.5 else text_conf * (0.9 + 0.1 * p_img)
+        )
+        agree = pred.best == text_modality
+        return Suggestion(
+            text_modality,
+            round(min(conf, 0.99), 3),
+            text_modality,
+            m.version,
+            probs,
+            "text+image" if agree else "text",
+        )
+    post = dict(probs)
+    if text_modality in post:
+        post[text_modality] *= weak_ratio(text_conf)
+    total = sum(post.values()) or 1.0
+    post = {c: v / total for c, v in post.items()}
+    best = max(post, key=post.__getitem__)
+    conf = post[best]
+    label = best if conf >= m.threshold else UNKNOWN
+    evidence = "image" if text_modality is None or text_modality not in probs else "text+image"
+    return Suggestion(label, round(conf, 3), best, m.version, probs, evidence)
 
 
 def combine(
     image: bytes | Image.Image, text_modality: str | None, text_conf: float
 ) -> tuple[str, float]:
-    """Merge text and pixel evidence: agreement raises confidence, the text wins ties."""
-    img_mod, img_conf = guess(image)
-    if text_modality is None:
-        return img_mod, round(min(img_conf, 0.8), 3)
-    if img_mod == text_modality:
-        return text_modality, round(min(0.99, text_conf + 0.3 * (1 - text_conf)), 3)
-    if img_conf > 0.8 and text_conf < 0.8:
-        return img_mod, round(img_conf * 0.8, 3)
-    if img_mod == "other" and text_modality == "clinical" and text_conf < img_conf:
-        return "other", round(img_conf * 0.9, 3)  # a chart whose caption merely says "on the"
-    return text_modality, round(text_conf * 0.85, 3)
+    """``suggest`` as a (modality, confidence) pair."""
+    s = suggest(image, text_modality, text_conf)
+    return s.modality, s.confidence

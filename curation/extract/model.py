@@ -47,6 +47,10 @@ class PanelInfo:
     # (`confidence.assess`); it already includes the figure's own doubts.
     confidence: float = 1.0
     doubts: list[str] = field(default_factory=list)
+    # The pixel model that took part in the modality suggestion ("" when none did), and the
+    # most likely class when `modality` is "unknown" (the evidence was below the threshold).
+    modality_model: str = ""
+    modality_best: str = ""
 
 
 @dataclass

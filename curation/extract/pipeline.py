@@ -182,12 +182,27 @@ def build_figure(
         if mod is None and n > 1 and fig_mod and len(subs) == 0:
             mod, conf = fig_mod, fig_conf * 0.8
         panel_flags: list[str] = []
+        version, best = "", mod or ""
         if not drawing:
             small = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-            mod, conf = imagecues.combine(small, mod, conf)
-            panel_flags = review_flags.panel_flags(small, reading_boxes[i], pd.marks, mod)
+            cue = imagecues.suggest(small, mod, conf)
+            mod, conf, version, best = cue.modality, cue.confidence, cue.model_version, cue.best
+            panel_flags = review_flags.panel_flags(small, reading_boxes[i], pd.marks, best)
             flags.extend(panel_flags)
-        panels.append(PanelInfo(i, letter, box, sub, png, mod, round(conf, 3), panel_flags))
+        panels.append(
+            PanelInfo(
+                i,
+                letter,
+                box,
+                sub,
+                png,
+                mod,
+                round(conf, 3),
+                panel_flags,
+                modality_model=version,
+                modality_best=best,
+            )
+        )
         if not pl.vector and _ppi(pl) < LOW_PPI:
             flags.append("low_resolution")
     mods = {p.modality for p in panels}

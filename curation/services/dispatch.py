@@ -27,6 +27,7 @@ FINALIZE_INGEST = "workers.ingest.finalize_ingest"
 DRAFT_PAIR = "workers.llm.draft_pair"
 RENDER_CROPS = "workers.panels.render_crops"
 BUILD_RELEASE = "workers.release.build_release"
+MODALITY_RETRAIN_TASK = "workers.maintenance.retrain_modality"
 
 # What a publish raises when the broker cannot be reached, after Celery's own retries (kombu
 # wraps the transport's connection errors in it).
@@ -110,3 +111,7 @@ def enqueue_render(figure_id: int, pair_ids: list[int], figure_too: bool) -> Non
 
 def enqueue_release_build(release_id: int, token: str) -> None:
     send_on_commit(BUILD_RELEASE, release_id, token)
+
+
+def enqueue_modality_retrain(actor_id: int | None) -> None:
+    send_on_commit(MODALITY_RETRAIN_TASK, actor_id)

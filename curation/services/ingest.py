@@ -12,10 +12,12 @@ from curation import limits
 from curation.events import EventAction
 from curation.extract import ChunkResult, FigureInfo, LinkResult, PageInfo
 from curation.extract.errors import MAX_MESSAGE, clean_text
+from curation.extract.modality.model import UNKNOWN as UNKNOWN_MODALITY
 from curation.models import (
     Figure,
     Flag,
     IngestChunk,
+    Modality,
     Page,
     Pair,
     Panel,
@@ -37,6 +39,7 @@ PROPOSAL_FIELDS = ("text", "modality", "diagnosis", "age", "sex", "flags")
 QUALITY_FIELDS = ("extract_confidence", "extract_doubts")
 # The figure's note that extracted text was longer than its limit and was cut (see limits.py).
 TEXT_TRUNCATED = "text_truncated"
+MODALITY_UNKNOWN = "modality_unknown"  # a doubt: the pixels and caption did not settle it
 
 
 def _lock_live_book(book_id: int, run: int) -> Textbook | None:
@@ -109,19 +112,45 @@ def _extract_quality(fig: FigureInfo, panel) -> dict:
     }
 
 
+def _modality(panel, fig: FigureInfo) -> tuple[str, bool]:
+    """The pair's modality and whether the extractor was unsure of it.
+
+    Below the classifier's threshold the extractor answers ``unknown``: the pair then keeps
+    its most likely class (a pair always has one of the four) and carries the doubt
+    ``modality_unknown``, so the review queue's "doubtful" order brings it to an expert."""
+    mod = panel.modality or fig.modality
+    if mod == UNKNOWN_MODALITY:
+        best = getattr(panel, "modality_best", "") or ""
+        return (best if best in Modality.values else Modality.OTHER), True
+    return mod, False
+
+
+def _figure_modality(fig: FigureInfo) -> str:
+    if fig.modality != UNKNOWN_MODALITY:
+        return fig.modality
+    mods = {_modality(p, fig)[0] for p in fig.panels}
+    return mods.pop() if len(mods) == 1 else Modality.MIXED
+
+
 def _pair_values(fig: FigureInfo, panel_index: int) -> dict:
     panel = fig.panels[panel_index]
     text = panel.subcaption if len(fig.panels) > 1 and panel.subcaption else fig.caption
+    modality, unsure = _modality(panel, fig)
+    quality = _extract_quality(fig, panel)
+    if unsure:
+        quality["extract_doubts"] = sorted({*quality["extract_doubts"], MODALITY_UNKNOWN})
     return {
         "text": text,
-        "modality": panel.modality or fig.modality,
+        "modality": modality,
         "modality_confidence": panel.modality_confidence,
+        # which pixel model made the suggestion: its accuracy is measured against the experts
+        "modality_model": getattr(panel, "modality_model", "") or "",
         "diagnosis": fig.diagnosis or "",
         "age": fig.age,
         "sex": fig.sex if fig.sex in Sex.values else None,  # the contract: female, male, None
         "flags": _review_flags(fig, panel_index),
         "figure_caption": fig.caption,
-        **_extract_quality(fig, panel),
+        **quality,
     }
 
 
@@ -170,7 +199,7 @@ def _upsert_figure(book: Textbook, page: Page, fig: FigureInfo, paths) -> Figure
             "image": fig_path,
             "section": list(fig.section),
             "mentions": [{"page": m.page, "text": m.text} for m in fig.mentions],
-            "modality": fig.modality,
+            "modality": _figure_modality(fig),
             "modality_confidence": fig.modality_confidence,
             "flags": list(fig.flags),
         },

@@ -11,7 +11,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from curation.models import Pair, ProjectSettings
 from curation.selectors import dashboard as select
+from curation.selectors import modality as modality_select
 from curation.services import drafting as drafting_service
+from curation.services import modality as modality_service
 from curation.services import review as review_service
 from curation.services.errors import ServiceError
 from curation.views.base import RoleRequiredView
@@ -192,6 +194,8 @@ class DashboardView(RoleRequiredView):
             "settings": ProjectSettings.current(),
             "vqa": drafting_service.vqa_progress(),
             "adjudication_url": queue_url(base, queue="adjudication"),
+            "modality_models": modality_select.versions(),
+            "modality_accuracy": modality_select.accuracy_over_time(),
         }
         return render(request, "review/dashboard.html", context)
 
@@ -209,3 +213,21 @@ class SettingsView(RoleRequiredView):
         except ServiceError as exc:
             messages.error(request, exc.message)
         return redirect("dashboard")
+
+
+class ModalityRetrainView(RoleRequiredView):
+    """The curator's button: retrain the modality classifier from expert decisions now."""
+
+    allowed_roles = STAFF
+
+    def post(self, request):
+        try:
+            modality_service.request_retrain(request.user)
+            messages.success(
+                request,
+                "Retraining queued: the new model replaces the one in use only if it is better "
+                "on the held-out slice of expert decisions.",
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect(reverse("dashboard") + "#modality-model")

@@ -40,6 +40,7 @@ MATRIX = {
     ("put", "/api/review-settings/"): STAFF,
     ("get", "/dashboard/"): STAFF,
     ("post", "/review/settings/"): STAFF,
+    ("post", "/dashboard/modality/retrain/"): STAFF,
     ("get", "/review/guidelines/"): READERS,
     ("post", "/review/guidelines/"): STAFF,
     ("post", "/releases/{release}/train/"): STAFF,
