@@ -443,11 +443,23 @@ def signature(font: str, size: float) -> Style:
     return (font, round(size, 1))
 
 
-def geometry(g: Box, cb: Box) -> tuple[float, str] | None:
-    """Cost and position (below, above, beside) of a caption box relative to an image box."""
+OFFSET_GAP = 30.0  # farthest below (or above) a caption set off to the side of its picture sits
+OFFSET_COST = 6.0  # such a caption loses to one set straight under (or over) the picture
+
+
+def geometry(g: Box, cb: Box, page: PageData | None = None) -> tuple[float, str] | None:
+    """Cost and position (below, above, beside) of a caption box relative to an image box.
+
+    With the `page`, a short caption set flush left under (or over) a narrower centred picture
+    also counts (`_offset`): textbooks set figures so, and the caption then shares no column
+    with its picture."""
     gw = g[2] - g[0]
     h = overlap(g[0], g[2], cb[0], cb[2])
     v = overlap(g[1], g[3], cb[1], cb[3])
+    if h <= 0.3 * min(gw, cb[2] - cb[0]) and page is not None:
+        off = _offset(g, cb, page)
+        if off is not None:
+            return off
     if h > 0.3 * min(gw, cb[2] - cb[0]):
         below = cb[1] - g[3]
         above = g[1] - cb[3]
@@ -462,6 +474,40 @@ def geometry(g: Box, cb: Box) -> tuple[float, str] | None:
     return None
 
 
+def _offset(g: Box, cb: Box, page: PageData) -> tuple[float, str] | None:
+    """A caption starting left of the picture, just under or over it, with no text between.
+
+    Only a caption flush with the left side counts (the left-aligned caption of a centred
+    figure); its horizontal gap to the picture is at most the picture's width and a quarter of
+    the page, and some text line on the page runs from the caption's left edge past the
+    picture's right edge: caption and picture share one text column. A caption in the other
+    column of a two-column page shares none."""
+    if cb[0] > g[0] or cb[2] >= g[2]:
+        return None
+    side_gap = max(g[0] - cb[2], 0.0)
+    if side_gap > min(g[2] - g[0], 0.25 * page.width):
+        return None
+    if not any(
+        b.bbox[0] <= cb[0] + 3 and b.bbox[2] >= g[2] - 3 and not is_margin(b, page)
+        for b in page.blocks
+    ):
+        return None
+    below = cb[1] - g[3]
+    above = g[1] - cb[3]
+    if -3 <= below <= OFFSET_GAP:
+        gap, pos, extra = (cb[0], g[3], g[2], cb[1]), "below", 0.0
+    elif -3 <= above <= OFFSET_GAP:
+        gap, pos, extra = (cb[0], cb[3], g[2], g[1]), "above", 8.0
+    else:
+        return None
+    if gap[3] - gap[1] > 1 and any(
+        intersects(gap, b.bbox, -0.5) and b.bbox != cb and not is_panel_letter(b)
+        for b in page.blocks
+    ):
+        return None
+    return max(below if pos == "below" else above, 0.0) + extra + OFFSET_COST, pos
+
+
 def learn_caption_style(pages: list[PageData]) -> Style | None:
     """The label font and size most label blocks next to images share, if a clear majority."""
     votes: Counter[Style] = Counter()
@@ -470,7 +516,7 @@ def learn_caption_style(pages: list[PageData]) -> Style | None:
         if not groups:
             continue
         for c in find_captions(page):
-            if any(geometry(g.bbox, c.bbox) for g in groups):
+            if any(geometry(g.bbox, c.bbox, page) for g in groups):
                 first = c.blocks[0].spans[0]
                 votes[signature(first.font, first.size)] += 1
     if not votes:
@@ -589,7 +635,7 @@ def pair(
         for ci, c in enumerate(captions):
             if c.score < 0:
                 continue  # not in the book's caption style: prose that starts with a label
-            geo = geometry(g.bbox, c.bbox)
+            geo = geometry(g.bbox, c.bbox, page)
             if geo is not None:
                 cost = geo[0] - 4.0 * c.score + (VECTOR_PENALTY if is_vector(g) else 0.0)
                 options.append((cost, gi, ci, geo[1]))
@@ -666,8 +712,79 @@ def grow_with_labels(
     p.group = Group(panels, box)
 
 
+STACK_GAP = 24.0  # farthest apart two stacked parts of one vector figure sit, labels taken in
+
+
+def stack_vector_parts(
+    pairs: list[Pairing], left: list[Group], page: PageData, captions: list[Caption]
+) -> list[Group]:
+    """Take into a captioned vector figure the uncaptioned drawings stacked on its far side
+    from the caption (or beside it): several plots set one over another under one caption.
+
+    A part qualifies when it spans most of the figure's width, sits within STACK_GAP of it
+    once both have taken in their labels, and only short label texts (ticks, axis titles, a
+    plot title) lie between. A part next to a "Table" caption is a table's rules and is left.
+    Each part becomes an unlettered panel. Returns the groups still unpaired.
+    """
+    left = list(left)
+    size = body_size(page)
+    in_caption = {id(b) for c in captions for b in c.blocks}
+    tables = [b.bbox for b in page.blocks if TABLE_START.match(b.text)]
+    for p in pairs:
+        if not is_vector(p.group):
+            continue
+        grew = True
+        while grew:
+            grew = False
+            for g in sorted(left, key=lambda g: (g.bbox[1], g.bbox[0])):
+                if not is_vector(g):
+                    continue
+                part = Pairing(g, p.caption, p.position)
+                others = [o.bbox for o in left if o is not g] + [p.group.bbox]
+                grow_with_labels(part, page, others, captions)
+                a, b = p.group.bbox, part.group.bbox
+                if overlap(a[0], a[2], b[0], b[2]) < 0.7 * min(a[2] - a[0], b[2] - b[0]):
+                    continue
+                if b[3] <= a[1] + 1:
+                    gap, side = (max(a[0], b[0]), b[3], min(a[2], b[2]), a[1]), "above"
+                elif b[1] >= a[3] - 1:
+                    gap, side = (max(a[0], b[0]), a[3], min(a[2], b[2]), b[1]), "below"
+                else:
+                    continue
+                if gap[3] - gap[1] > STACK_GAP or side == p.position:
+                    continue  # too far, or on the caption's side: that is another figure
+                if any(geometry(b, t) for t in tables):
+                    continue
+                if any(
+                    intersects(gap, blk.bbox, -0.5)
+                    and not is_margin(blk, page)
+                    and (id(blk) in in_caption or not _stack_label(blk, size))
+                    for blk in page.blocks
+                ):
+                    continue
+                panels = p.group.panels
+                if len(panels) == 1 and panels[0].vector:
+                    panels = [Placement(a, 0, 0, 0, vector=True)]
+                members = [*panels, Placement(b, 0, 0, 0, vector=True)]
+                order = reading_order([m.bbox for m in members])
+                p.group = Group([members[i] for i in order], union(a, b))
+                left.remove(g)
+                grew = True
+                break
+    return left
+
+
+def _stack_label(b: Block, body: float) -> bool:
+    return not parse_label(b.text) and _label_like(b, body)
+
+
+TICKS = re.compile(r"[\d\s.,:%+\-\u2212\u2013]+")  # a row or column of axis tick values
+
+
 def _label_like(b: Block, body: float) -> bool:
     words = len(b.text.split())
+    if words <= 2 * SMALL_WORDS and TICKS.fullmatch(b.text):
+        return True  # "0 50 100 ... 450": an axis's ticks, however many
     if words <= GROW_WORDS:
         # A bold heading set larger than the body ("2.3 Results") is no label.
         return not (b.spans[0].bold and b.size > body + 0.5)

@@ -36,6 +36,7 @@ from .layout import (
     learn_caption_style,
     pair,
     reading_order,
+    stack_vector_parts,
     vector_groups,
 )
 from .layout import panel_letters_in_image as letters_in_image
@@ -292,6 +293,7 @@ def _analyse_page(pd: PageData, style: Style | None = None):
     groups, _ = drop_tables(pd, group_images(pd) + vector_groups(pd))
     caps = find_captions(pd, style)
     pairs, left_groups, left_caps = pair(groups, caps, pd)
+    left_groups = stack_vector_parts(pairs, left_groups, pd, caps)
     # A drawing is a figure only when a caption was assigned to it; the rest is decoration.
     left_groups = [g for g in left_groups if not is_vector(g)]
     left_groups = absorb_panels(pairs, left_groups, pd, _caption_letters)
@@ -457,6 +459,8 @@ def link_book(
         checked: dict[int, str | None] = {}
         scans = scanned_pages(orphans)  # read once by the chunks, never OCR'd twice
         options = []
+        cap_pages = {c["page"] for c in captions}
+        img_pages = {o["page"] for o in images}
         for ci, cap in enumerate(captions):
             if annotate.norm_label(cap["label"]) in known:
                 continue
@@ -468,6 +472,11 @@ def link_book(
                 elif img["page"] == cap["page"] + 1:
                     rank = (1 if cap.get("last_on_page") and img.get("first_on_page") else 3, 0)
                 else:
+                    continue
+                if rank[0] >= 2 and (img["page"] in cap_pages or cap["page"] in img_pages):
+                    # Neither at a page edge, and each page holds an unpaired part of its own:
+                    # a picture and caption the page pairer missed, not one figure split by
+                    # the break. Joining them would pair every page with the next one's.
                     continue
                 options.append((rank, ci, ii))
         options.sort()

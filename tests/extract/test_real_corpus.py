@@ -89,6 +89,17 @@ def test_split_spans_producers_and_tuned_on_lists_the_holdout():
     }
 
 
+def test_fresh_holdout_is_listed_in_tuned_on_and_no_rule_names_it():
+    fresh = {d["id"] for d in MANIFEST if d["split"] == "fresh"}
+    assert len(fresh) >= 5
+    text = (REAL / "TUNED_ON.md").read_text()
+    section = text.split("## Fresh holdout", 1)[1].split("##", 1)[0]
+    assert set(re.findall(r"^\| ([a-z0-9-]+) \|", section, re.M)) - {"document"} == fresh
+    from tests.benchmarks.bench_real import tuned_on
+
+    assert not fresh & {d for ids in tuned_on().values() for d in ids}
+
+
 def test_cut_keeps_the_pages_asked_for_and_the_producer():
     src = pymupdf.open()
     for i in range(5):
@@ -138,6 +149,9 @@ def test_gold_mentions_read_ligatures_ranges_and_broken_words():
     assert cited_numbers("shown in fig- ure 1(c)") == {"1"}
     assert cited_numbers("Figures 5-6 show") == {"5", "6"}
     assert cited_numbers("Table 3 and 45 patients") == set()
+    # a book numbered by chapter: "7-26" is one figure, not a range from 7 to 26
+    assert cited_numbers("Note in Figure 7-26 that", chaptered=True) == {"7.26"}
+    assert cited_numbers("see Figures 3-5 and 3-6", chaptered=True) == {"3.5", "3.6"}
 
 
 def _gold(doc_id: str) -> list[dict]:

@@ -134,3 +134,82 @@ def test_only_the_captioned_drawing_is_a_figure(tmp_path):
     assert f.bbox[3] == pytest.approx(290, abs=1)
     assert f.bbox[2] > 300  # the label past the drawing's right edge
     assert f.caption_bbox[1] > 290
+
+
+def _plot(page: pymupdf.Page, top: float, title: str) -> None:
+    """A line plot drawn as paths at 100..300 x top..top+120, with a title over it, a row of
+    tick values and an axis title under it: the way TeX/dvips and plotting tools set plots."""
+    page.insert_text((160, top - 4), title, fontname="helv", fontsize=7)
+    shape = page.new_shape()
+    shape.draw_rect(pymupdf.Rect(100, top, 300, top + 120))
+    shape.finish(color=(0, 0, 0), width=0.6)
+    shape.draw_polyline([(100, top + 110), (150, top + 60), (200, top + 70), (300, top + 10)])
+    shape.finish(color=(0.1, 0.1, 0.7), width=1.0, closePath=False)
+    shape.commit()
+    page.insert_text((98, top + 128), "0    50    100    150    200    250", fontsize=6)
+    page.insert_text((170, top + 136), "Number of tasks", fontname="helv", fontsize=7)
+
+
+def _stacked_plots_page(with_caption_between: bool = False) -> bytes:
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_textbox(pymupdf.Rect(72, 50, 523, 110), "Body text of the section. " * 14)
+    _plot(page, 130, "Weakly parallel")
+    if with_caption_between:
+        page.insert_text((100, 276), "Figure 1: Makespan ratio.", fontsize=8)
+    _plot(page, 290, "Highly parallel")
+    page.insert_text((100, 444), "Figure 2: Performance ratio of both criteria.", fontsize=8)
+    page.insert_textbox(pymupdf.Rect(72, 470, 523, 560), "Body text of the section. " * 14)
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def test_stacked_vector_plots_under_one_caption_are_one_figure(tmp_path):
+    """Two plots one over the other, the caption under the lower: the upper one, with only its
+    ticks and axis title between, is a second panel, not decoration (#11 class 5)."""
+    path = tmp_path / "stacked.pdf"
+    path.write_bytes(_stacked_plots_page())
+    figures = extract_book(path)
+    assert [f.label for f in figures] == ["2"]
+    f = figures[0]
+    assert f.bbox[1] == pytest.approx(130 - 10, abs=3)  # the upper plot's title is in
+    assert f.bbox[3] == pytest.approx(290 + 138, abs=3)  # the lower plot's axis title too
+    # No letter is printed: a and b are assigned in reading order, and said to be.
+    assert [p.letter for p in f.panels] == ["a", "b"]
+    assert "panel_letters_inferred" in f.flags
+    upper, lower = f.panels
+    assert upper.bbox[3] <= lower.bbox[1] + 1
+    assert upper.bbox[1] == pytest.approx(120, abs=3) and lower.bbox[3] > 420
+
+
+def test_a_plot_with_its_own_caption_is_not_taken_into_the_next(tmp_path):
+    path = tmp_path / "two-figures.pdf"
+    path.write_bytes(_stacked_plots_page(with_caption_between=True))
+    figures = {f.label: f for f in extract_book(path)}
+    assert sorted(figures) == ["1", "2"]
+    assert figures["2"].bbox[1] > 275  # its own title, not the plot above
+    assert len(figures["2"].panels) == 1
+
+
+def test_a_long_row_of_tick_values_is_part_of_the_plot(tmp_path):
+    """Ten tick values are more words than a label may have, but they are the axis's (#11
+    class 6): the figure box takes them in."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_textbox(pymupdf.Rect(72, 50, 523, 110), "Body text of the section. " * 14)
+    shape = page.new_shape()
+    shape.draw_rect(pymupdf.Rect(100, 130, 400, 250))
+    shape.finish(color=(0, 0, 0), width=0.6)
+    shape.draw_polyline([(100, 240), (200, 180), (300, 200), (400, 140)])
+    shape.finish(color=(0.1, 0.1, 0.7), width=1.0, closePath=False)
+    shape.commit()
+    page.insert_text(
+        (98, 258), "0   50   100   150   200   250   300   350   400   450", fontsize=6
+    )
+    page.insert_text((100, 290), "Figure 1: Ratio against the number of tasks.", fontsize=8)
+    path = tmp_path / "ticks.pdf"
+    doc.save(path)
+    figures = extract_book(path)
+    assert [f.label for f in figures] == ["1"]
+    assert figures[0].bbox[3] == pytest.approx(259, abs=2)

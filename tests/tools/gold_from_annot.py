@@ -119,11 +119,23 @@ REF = re.compile(
 )
 
 
-def cited_numbers(text: str) -> set[str]:
-    """Figure numbers a text cites, with ranges ("2-4", "2 to 4") expanded."""
+CHAPTERED_REF = re.compile(
+    r"\b(?:fig(?:ure)?s?|FIG(?:URE)?S?)\.?\s*(\d+[.\-\u2013]\d+)((?:\s*(?:,|;|and|&)\s*\d+[.\-\u2013]\d+)*)",
+    re.I,
+)
+
+
+def cited_numbers(text: str, chaptered: bool = False) -> set[str]:
+    """Figure numbers a text cites, with ranges ("2-4", "2 to 4") expanded. In a book whose
+    figures are numbered by chapter ("Figure 7-26") the dash joins chapter and number."""
     text = unicodedata.normalize("NFKC", text)  # "\ufb01gure": TeX's fi ligature
     text = re.sub(r"(\w)- (\w)", r"\1\2", text)  # "fig- ure" broken over a line
     found: set[str] = set()
+    if chaptered:
+        for m in CHAPTERED_REF.finditer(text):
+            nums = [m.group(1), *re.findall(r"\d+[.\-\u2013]\d+", m.group(2) or "")]
+            found.update(re.sub(r"[\-\u2013]", ".", n) for n in nums)
+        return found
     for m in REF.finditer(text):
         nums = [m.group(1)]
         rest = m.group(2) or ""
@@ -139,8 +151,8 @@ def cited_numbers(text: str) -> set[str]:
 
 
 def label_number(label: str) -> str:
-    m = re.search(r"(\d+)", label)
-    return m.group(1) if m else label
+    m = re.search(r"\d+(?:[.\-\u2013]\d+)?", label)
+    return re.sub(r"[\-\u2013]", ".", m.group(0)) if m else label
 
 
 def compile_doc(doc_id: str) -> dict:
@@ -209,6 +221,7 @@ def compile_doc(doc_id: str) -> dict:
             for p, c in caption_boxes
         )
 
+    chaptered = any("." in label_number(f["label"]) for f in figures)
     by_number: dict[str, list[dict]] = {}
     for f in figures:
         by_number.setdefault(label_number(f["label"]), []).append(f)
@@ -225,7 +238,7 @@ def compile_doc(doc_id: str) -> dict:
             text = " ".join(t.strip() for t in body if t.strip())
             if any(f["page"] == page and _inside(box, f["bbox"]) for f in figures):
                 continue  # text drawn inside a figure (axis labels, a legend) is no mention
-            for num in cited_numbers(text):
+            for num in cited_numbers(text, chaptered):
                 for f in by_number.get(num, []):
                     f["mentions"].append({"page": page, "text": text})
     for page, label, eid in extra:
@@ -286,7 +299,7 @@ def check_gold(gold: dict, page_sizes: dict[int, tuple[float, float]]) -> list[s
                 problems.append(f"{where}: panel {p.get('letter')} leaves its figure")
         if not f["panels"]:
             problems.append(f"{where}: no panels (a single-image figure has one)")
-        if label_number(f["label"]) not in f["caption"][:40]:
+        if label_number(f["label"]) not in re.sub(r"[\-\u2013]", ".", f["caption"][:40]):
             problems.append(f"{where}: caption does not start with its number: {f['caption'][:40]}")
         for m in f.get("mentions", []):
             if m["page"] not in page_sizes or not m["text"].strip():
