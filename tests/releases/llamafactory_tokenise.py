@@ -11,8 +11,9 @@ What runs is what ``llamafactory-cli train`` runs for ``stage: sft`` and ``stage
 root, up to the first batch: ``get_template_and_fix_tokenizer``, then ``loader.get_dataset``
 (the registry, loading, aligning, the supervised and pairwise processors with the llava
 template and its multimodal plugin), then the collators that the sft and dpo workflows build.
-Only the model is missing: a tokenizer trained here with ``tokenizers`` and the tiny LLaVA
-processor of ``ml.tiny`` stand for a checkpoint's.
+A tokenizer trained here with ``tokenizers``, the tiny LLaVA processor of ``ml.tiny`` and a
+tiny random LLaVA built in code stand for a checkpoint; the model takes one optimiser step
+on each batch.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def main(release: Path, workdir: Path) -> dict:
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.extras.constants import IGNORE_INDEX
     from llamafactory.hparams.data_args import DataArguments
-    from transformers import Seq2SeqTrainingArguments
+    from transformers import AutoModelForImageTextToText, Seq2SeqTrainingArguments
 
-    from ml.tiny import tiny_processor, train_tokenizer
+    from ml.tiny import tiny_model_config, tiny_processor, train_tokenizer
 
     texts = []
     for name in ("pairs.jsonl", "vqa.jsonl", "preferences.jsonl"):
@@ -62,6 +63,8 @@ def main(release: Path, workdir: Path) -> dict:
         "eos": tokenizer.eos_token,
         "datasets": {},
     }
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(tiny_model_config("llava", tokenizer))
     model_args = SimpleNamespace(cache_dir=str(workdir / "cache"), hf_hub_token=None)
     stages = (("sft", "mmskin_caption_train,mmskin_sft_train"), ("rm", "mmskin_dpo_train"))
     for stage, names in stages:
@@ -90,8 +93,25 @@ def main(release: Path, workdir: Path) -> dict:
             "rows": [_report(r, keys, tokenizer) for r in rows],
             "batch": {k: list(v.shape) for k, v in batch.items() if hasattr(v, "shape")},
             "batch_supervised": int((batch["labels"] != IGNORE_INDEX).sum()),
+            "loss": _train_step(model, batch),
         }
     return out
+
+
+def _train_step(model, batch: dict) -> dict:
+    """One optimiser step of a tiny random LLaVA on the collated batch: the batch is what
+    the model takes (ids, mask, labels, pixel values), and the loss moves."""
+    import torch
+
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses = []
+    for _ in range(2):
+        loss = model(**batch).loss
+        losses.append(float(loss))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return {"before": losses[0], "after": losses[1]}
 
 
 def _processor_image_tokens(processor, release: Path) -> int:
