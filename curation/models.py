@@ -195,7 +195,8 @@ class CropImage(models.Model):
 
     ``cluster`` is the sha256 of the first crop of its near-duplicate cluster, blank for a
     crop that is alone. Byte-identical crops are one file, hence one row: they need no
-    cluster to be one picture.
+    cluster to be one picture. ``component`` is what lets a new book cluster incrementally
+    (``curation.dedupe.update``); null marks a crop not clustered yet.
     """
 
     image = models.CharField(max_length=300, unique=True, help_text="storage path of the crop")
@@ -204,6 +205,11 @@ class CropImage(models.Model):
     descriptor = models.BinaryField(help_text="curation.dedupe.Descriptor.to_bytes()")
     informative = models.BooleanField(default=True)
     cluster = models.CharField(max_length=SHA256_LEN, blank=True, db_index=True)
+    component = models.CharField(
+        max_length=SHA256_LEN, null=True, blank=True, default=None, db_index=True,
+        help_text="sha256 of the first crop of its component (crops joined by verified "
+        "candidate pairs or verdicts), blank when alone, null until clustered",
+    )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,8 +2,9 @@
 
 The hashing and clustering are plain functions in ``curation.dedupe``; this module reads the
 crops from storage, stores descriptors in ``CropImage`` rows and writes the clusters back.
-Clustering runs over every crop of every book (see bench_dedupe.py for its time at 11,000
-crops), outside any lock; the write re-checks that nothing changed meanwhile (``recluster``).
+A finished book's new crops are clustered incrementally against the index (see bench_dedupe.py
+for both timings at 11,000 crops), outside any lock; the write re-checks that nothing changed
+meanwhile (``recluster``).
 Verdicts are constraints of that clustering: "different" splits the two crops apart for good,
 "same" joins them whatever their distance.
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections import Counter
 from collections.abc import Iterable
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 
 from curation import dedupe
 from curation.events import EventAction
@@ -84,55 +86,63 @@ def _state() -> tuple:
     return crops["n"], crops["top"], DuplicateVerdict.objects.aggregate(top=Max("id"))["top"]
 
 
-def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dict:
-    """Cluster the described crops again and store the changes; returns counts.
+def recluster(
+    user=None, *, reason: str = "", around: Iterable[str] = (), everything: bool = False
+) -> dict:
+    """Bring the clusters up to date with the described crops and the verdicts; returns counts.
 
-    ``around``: only the clusters of these crops (and the crops themselves) are redone, which
-    is all an expert verdict on two crops can change; by default every crop is.
-    The clustering (seconds at 11,000 crops) runs outside any transaction, so it never holds
-    a lock that reviews or drafting wait on. The write then locks the rows, and when a crop,
-    a verdict or another recluster's write arrived meanwhile, it clusters again (up to three
-    times; a later recluster catches up with anything still newer).
+    By default incremental (``dedupe.update``): crops not clustered yet (``component`` null)
+    are compared with every crop, and only they and the components they reach are clustered
+    again, which equals clustering everything. ``around``: crops an expert verdict was just
+    given on; their components are redone too. ``everything``: cluster every crop from
+    scratch (the ``dedupe --all`` command, after the thresholds change).
+    The clustering runs outside any transaction, so it never holds a lock that reviews or
+    drafting wait on. The write then locks the rows it changes, and when a crop, a verdict
+    or another recluster's write arrived meanwhile, it clusters again (up to three times; a
+    later recluster catches up with anything still newer).
     """
-    around = list(around)
+    around = set(around)
     for attempt in range(3):
         state = _state()
-        scope = CropImage.objects.order_by("id")
-        if around:
-            clusters = set(
-                CropImage.objects.filter(image__in=around)
-                .exclude(cluster="")
-                .values_list("cluster", flat=True)
+        rows = list(
+            CropImage.objects.order_by("id").values_list(
+                "id", "image", "descriptor", "cluster", "component"
             )
-            scope = scope.filter(Q(image__in=around) | Q(cluster__in=clusters))
-        rows = list(scope.values_list("id", "image", "descriptor", "cluster"))
+        )
+        index = {sha_of(r[1]): k for k, r in enumerate(rows)}
+        previous = [None if everything else _previous(k, r, index) for k, r in enumerate(rows)]
         descs = [dedupe.Descriptor.from_bytes(bytes(r[2])) for r in rows]
         must, cannot = _verdict_links({r[1]: k for k, r in enumerate(rows)})
-        labels = dedupe.cluster(descs, must_link=must, cannot_link=cannot)
-        sizes: dict[int, int] = {}
-        for label in labels:
-            sizes[label] = sizes.get(label, 0) + 1
-        wanted = {
-            pk: sha_of(rows[labels[k]][1]) if sizes[labels[k]] > 1 else ""
-            for k, (pk, _image, _d, _old) in enumerate(rows)
-        }
-        read = {pk: old for pk, _image, _d, old in rows}
+        # Every verdict's crops are redone, not only ``around``'s: a verdict given while
+        # another recluster computed is then applied by whichever writes last (verdicts are
+        # few, and their components small).
+        judged = {k for link in must + cannot for k in link}
+        result, redo = dedupe.update(
+            descs, previous, must_link=must, cannot_link=cannot,
+            around=sorted(judged | {k for k, r in enumerate(rows) if r[1] in around}),
+        )  # fmt: skip
+        clusters, components = _names(result.labels, rows), _names(result.components, rows)
+        wanted = {rows[k][0]: (clusters[k], components[k]) for k in redo}
+        read = {rows[k][0]: (rows[k][3], rows[k][4]) for k in redo}
         with transaction.atomic():
-            current = dict(
-                CropImage.objects.select_for_update()
+            current = {
+                pk: (cluster, component)
+                for pk, cluster, component in CropImage.objects.select_for_update()
                 .filter(pk__in=read)
-                .values_list("pk", "cluster")
-            )
+                .values_list("pk", "cluster", "component")
+            }
             if attempt < 2 and (current != read or _state() != state):
                 continue
             changed = [
-                CropImage(pk=pk, cluster=new)
-                for pk, new in wanted.items()
-                if current.get(pk) != new
+                CropImage(pk=pk, cluster=cluster, component=component)
+                for pk, (cluster, component) in wanted.items()
+                if current.get(pk) != (cluster, component)
             ]
-            CropImage.objects.bulk_update(changed, ["cluster"], batch_size=500)
+            CropImage.objects.bulk_update(changed, ["cluster", "component"], batch_size=500)
+            sizes = Counter(result.labels)
             counts = {
                 "crops": len(rows),
+                "reclustered": len(redo),
                 "clusters": sum(1 for n in sizes.values() if n > 1),
                 "clustered_crops": sum(n for n in sizes.values() if n > 1),
                 "changed": len(changed),
@@ -146,11 +156,30 @@ def recluster(user=None, *, reason: str = "", around: Iterable[str] = ()) -> dic
     raise AssertionError("unreachable: the third attempt always writes")
 
 
+def _names(labels: list[int], rows: list[tuple]) -> list[str]:
+    """Each crop's cluster (or component) as stored: its first crop's sha256, blank alone."""
+    sizes = Counter(labels)
+    return [sha_of(rows[label][1]) if sizes[label] > 1 else "" for label in labels]
+
+
+def _previous(k: int, row: tuple, index: dict[str, int]) -> tuple[int, int] | None:
+    """A stored crop's (cluster, component) as indices, or None when it is to be clustered:
+    never clustered yet, or naming a crop no longer there."""
+    _pk, _image, _desc, cluster, component = row
+    if component is None:
+        return None
+    label = index.get(cluster) if cluster else k
+    comp = index.get(component) if component else k
+    if label is None or comp is None:
+        return None
+    return label, comp
+
+
 def index_textbook(book_id: int) -> dict:
     """Describe a book's crops and recluster: called when its ingest finishes."""
     paths = Panel.objects.filter(figure__textbook_id=book_id).values_list("image", flat=True)
     added = index_images(paths)
-    counts = recluster(reason=f"textbook {book_id} ingested")
+    counts = recluster(reason=f"textbook {book_id} ingested")  # its new crops, incrementally
     return {"added": added, **counts}
 
 

@@ -138,6 +138,56 @@ def test_dedupe_command_catches_up(shelf):
     assert "described 3 new crops" in out.getvalue() and "1 clusters" in out.getvalue()
 
 
+def _stored() -> dict[str, tuple[str, str | None]]:
+    return {im: (cl, co) for im, cl, co in CropImage.objects.values_list(
+        "image", "cluster", "component")}  # fmt: skip
+
+
+def test_a_new_book_clusters_only_its_crops_and_what_they_reach(shelf):
+    """Incremental: an unrelated book touches nothing else; a copy of B's other picture
+    reclusters only that picture's component; either way the result is the global one."""
+    c = make_book("Atlas C", pages=2)
+    for pair, seed in zip(make_pairs(c, 2), (7, 8), strict=True):
+        _with_crop(pair, _crop(seed))
+    counts = duplicates.index_textbook(c.pk)
+    assert (counts["added"], counts["reclustered"], counts["crops"]) == (2, 2, 5)
+
+    d = make_book("Atlas D", pages=1)
+    (copy,) = make_pairs(d, 1)
+    _with_crop(copy, _crop(2, scale=0.8))
+    counts = duplicates.index_textbook(d.pk)
+    assert (counts["added"], counts["reclustered"], counts["crops"]) == (1, 2, 6)
+    stored = _stored()
+    assert stored[copy.panel.image][0] == stored[shelf["other"].panel.image][0] != ""
+    assert None not in {co for _cl, co in stored.values()}
+
+    full = duplicates.recluster(everything=True)
+    assert full["reclustered"] == 6 and full["changed"] == 0
+    assert _stored() == stored
+
+
+def test_crops_clustered_before_components_existed_are_caught_up(shelf):
+    before = _stored()
+    CropImage.objects.update(component=None)  # as the migration leaves them
+    counts = duplicates.recluster()
+    assert counts["reclustered"] == 3
+    assert _stored() == before
+
+
+def test_a_verdict_then_a_new_book_equals_clustering_everything(shelf, make_user):
+    duplicates.record_verdict(
+        shelf["original"], shelf["copy"], "different", make_user("e", "expert")
+    )
+    c = make_book("Atlas C", pages=1)
+    (again,) = make_pairs(c, 1)
+    _with_crop(again, _crop(1, scale=0.6))  # a third copy of the split picture
+    duplicates.index_textbook(c.pk)
+    stored = _stored()
+    assert duplicates.recluster(everything=True)["changed"] == 0
+    assert _stored() == stored
+    assert stored[shelf["original"].panel.image][0] != stored[shelf["copy"].panel.image][0]
+
+
 # -- works and editions --------------------------------------------------------------------
 def test_suggestion_matches_title_and_authors_across_editions(db):
     from curation.selectors.works import suggest_work
@@ -183,10 +233,10 @@ def test_a_verdict_given_while_clustering_runs_is_not_overwritten(shelf, make_us
     from curation import dedupe
 
     expert = make_user("ex", "expert")
-    real = dedupe.cluster
+    real = dedupe.update
     calls = []
 
-    def slow_cluster(*args, **kwargs):
+    def slow_update(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:  # an expert answers while the first clustering computes
             a, b = sorted((shelf["original"].panel.image, shelf["copy"].panel.image))
@@ -195,7 +245,7 @@ def test_a_verdict_given_while_clustering_runs_is_not_overwritten(shelf, make_us
             )
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(duplicates.dedupe, "cluster", slow_cluster)
+    monkeypatch.setattr(duplicates.dedupe, "update", slow_update)
     duplicates.recluster()
     assert len(calls) == 2
     assert set(CropImage.objects.values_list("cluster", flat=True)) == {""}

@@ -6,6 +6,8 @@
   config and tokenises one batch with a tiny random LLaVA model built in the test.
 - LLaMA-Factory and LLaVA: too heavy to install here, so their data-loading code is pinned by
   commit under ``tests/releases/vendor/`` (Apache-2.0; see each PROVENANCE.md) and run.
+  LLaMA-Factory's template, processors and collators also tokenise the release, in a
+  subprocess with torchaudio (see ``torchaudio_path``).
 - MM-Skin: its repository has no licence, so nothing of it is copied; the test does what
   ``VQA_test.py`` and ``ZS_classification.py`` (commit 31d105c of ZwQ803/MM-Skin) do to
   read their CSVs: ``pandas.read_csv``, ``row["image"|"question"|"answer"]``, the modality
@@ -184,6 +186,111 @@ def test_llamafactory_loads_sharegpt_and_dpo_with_the_release_root_as_media_dir(
         assert len(loaded["mmskin_caption_" + split]) == sum(p["split"] == split for p in pairs)
         assert len(loaded["mmskin_sft_" + split]) == sum(q["split"] == split for q in vqa)
         assert len(loaded["mmskin_dpo_" + split]) == sum(p["split"] == split for p in prefs)
+
+
+#: The newest torchaudio on PyPI. There is no 2.13 for our torch 2.13.0; 2.11's wheel targets
+#: torch's stable ABI and asks only ``torch>=2.11``. pip installs it with --no-deps, so no
+#: other torch comes with it.
+TORCHAUDIO = "torchaudio==2.11.1"
+
+
+@pytest.fixture(scope="session")
+def torchaudio_path() -> Path:
+    """A folder holding torchaudio for LLaMA-Factory's ``mm_plugin`` (which imports it at the
+    top), pip-installed on first use and kept under var/.
+
+    PyPI's only Linux wheel is built against the CUDA build of torch: its ``lib/*.so``
+    extension needs ``libtorch_cuda.so`` and ``libc10_cuda.so``, which the CPU torch we pin
+    has not, so ``import torchaudio`` fails with OSError. The CPU build is published only on
+    PyTorch's own index, which this project does not use. torchaudio's own loader supports
+    an install without that extension (``_extension.utils._load_lib`` returns False when the
+    library file is absent, for the pex layout), so the extension is left out: what needs it
+    (forced alignment, CTC decoders) raises, the Python code works (the probe resamples), and
+    LLaMA-Factory's image path calls none of it.
+    """
+    target = ROOT / "var" / "consumers" / TORCHAUDIO.replace("==", "-")
+    if not (target / "torchaudio" / "__init__.py").is_file():
+        partial = target.with_name(target.name + f".{os.getpid()}")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+             str(partial), TORCHAUDIO],
+            check=True,
+        )  # fmt: skip
+        for lib in (partial / "torchaudio" / "lib").glob("*.so"):
+            lib.unlink()
+        partial.replace(target)
+    return target
+
+
+def test_llamafactory_tokenises_sft_and_dpo_with_its_llava_template(
+    release, tmp_path, torchaudio_path
+):
+    """LLaMA-Factory's template, processors and collators, on the release as shipped: the
+    labels mask the prompt (system text, the question, every image token) and cover exactly
+    the answer and the end-of-sequence token."""
+    env = {**os.environ, "PYTHONPATH": str(torchaudio_path)}
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests/releases/llamafactory_tokenise.py"), str(release),
+         str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["torchaudio"].startswith("2.11.1") and result["resampled"] == [1, 80]
+    assert result["torchaudio_extension"] is False
+    ignore, image_id, eos = result["ignore_index"], result["image_token_id"], result["eos"]
+    assert result["image_seq_length"] == 4  # LlavaProcessor's own expansion of one image
+
+    def check(ids: list[int], labels: list[int], text: str, prompt: str, answer: str) -> None:
+        assert len(ids) == len(labels)
+        supervised = [k for k, label in enumerate(labels) if label != ignore]
+        # one block of supervision, at the end, copying the input ids
+        assert supervised == list(range(len(ids) - len(supervised), len(ids))) and supervised
+        assert all(labels[k] == ids[k] for k in supervised)
+        images = [k for k, t in enumerate(ids) if t == image_id]
+        assert len(images) == result["image_seq_length"]
+        assert max(images) < supervised[0]
+        assert text == answer + eos
+        assert prompt.endswith("ASSISTANT:") and "<image>" * 4 in prompt
+
+    pairs, vqa = _jsonl(release / "pairs.jsonl"), _jsonl(release / "vqa.jsonl")
+    prefs = _jsonl(release / "preferences.jsonl")
+    sft = result["datasets"]["sft"]
+    wanted = Counter(
+        [(p["image"], p["caption"]) for p in pairs if p["split"] == "train"]
+        + [(q["image"], q["answer"]) for q in vqa if q["split"] == "train"]
+    )
+    got = Counter()
+    questions = {(q["image"], q["answer"]): q["question"] for q in vqa}
+    for row in sft["rows"]:
+        (image,) = row["images"]
+        key = (str(Path(image).relative_to(release)), row["labels_text"][: -len(eos)])
+        got[key] += 1
+        check(row["input_ids"], row["labels"], row["labels_text"], row["labels_prompt_text"],
+              key[1])  # fmt: skip
+        if key in questions and key[1] not in {p["caption"] for p in pairs}:
+            assert questions[key] in row["labels_prompt_text"]
+    assert got == wanted
+    assert sft["batch"]["pixel_values"] == [4, 3, 28, 28] and sft["batch_supervised"] > 0
+    # a tiny LLaVA trains on LLaMA-Factory's batch: the loss is finite and a step lowers it
+    assert 0 < sft["loss"]["after"] < sft["loss"]["before"] < float("inf")
+
+    dpo = result["datasets"]["rm"]
+    train_prefs = [p for p in prefs if p["split"] == "train"]
+    assert len(dpo["rows"]) == len(train_prefs) > 0
+    by_image = {p["image"]: p for p in train_prefs}
+    for row in dpo["rows"]:
+        (image,) = row["images"]
+        pref = by_image[str(Path(image).relative_to(release))]
+        for side in ("chosen", "rejected"):
+            check(row[f"{side}_input_ids"], row[f"{side}_labels"], row[f"{side}_labels_text"],
+                  row[f"{side}_labels_prompt_text"], pref[side])  # fmt: skip
+            assert pref["prompt"] in row[f"{side}_labels_prompt_text"]
+    # chosen and rejected rows of 4 examples, with their images
+    assert dpo["batch"]["pixel_values"] == [8, 3, 28, 28] and dpo["batch_supervised"] > 0
+    # (the language-model loss on the pairwise batch: the DPO loss is LLaMA-Factory's trainer,
+    # which is not pinned here; TRL's DPO path is tested above)
+    assert 0 < dpo["loss"]["after"] < dpo["loss"]["before"] < float("inf")
 
 
 # -- LLaVA -------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def test_resized_copy_in_another_book_shares_its_split_under_the_book_rule(
     }
     assert len(book_splits) == 1
     assert release.counts["duplicates"]["duplicate_clusters"] == 1
+    assert "near-duplicate clusters merged across units | 1 |" in _card(release)
 
 
 def test_build_refuses_a_duplicate_cluster_in_two_splits(world, cut, resized_copy, monkeypatch):
@@ -160,6 +161,7 @@ def test_two_editions_of_one_work_share_a_split(world, cut):
         }
         assert len(splits) == 1
     assert release.counts["duplicates"]["works_with_editions"] == 1
+    assert "works whose editions were merged | 1 |" in _card(release)
 
 
 def test_build_refuses_two_editions_in_two_splits(world, cut, monkeypatch):

@@ -15,7 +15,7 @@ from curation.services import duplicates
 
 
 class Command(BaseCommand):
-    help = "Describe crops without a near-duplicate descriptor, then recluster all crops."
+    help = "Describe crops without a near-duplicate descriptor, then cluster them against the rest."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -28,9 +28,10 @@ class Command(BaseCommand):
             CropImage.objects.all().delete()
         paths = Panel.objects.values_list("image", flat=True).distinct()
         added = duplicates.index_images(paths)
-        counts = duplicates.recluster(reason="dedupe command")
+        counts = duplicates.recluster(reason="dedupe command", everything=opts["all"])
         self.stdout.write(
-            f"described {added} new crops; {counts['crops']} crops, {counts['clusters']} "
+            f"described {added} new crops; {counts['crops']} crops ({counts['reclustered']} "
+            f"clustered again), {counts['clusters']} "
             f"clusters ({counts['clustered_crops']} crops in them), {counts['changed']} "
             f"changed, in {time.monotonic() - start:.1f} s"
         )
