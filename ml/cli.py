@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--jobs", type=int, default=4, help="parallel file downloads")
 
     train = sub.add_parser("train", help="run one training stage")
-    train.add_argument("--stage", required=True, choices=["align", "sft", "dpo"])
+    train.add_argument("--stage", required=True, choices=["align", "sft", "dpo", "sft_cls"])
     train.add_argument("--config", required=True, help="YAML file (see ml/configs/)")
     train.add_argument(
         "--set",
@@ -72,9 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config value, e.g. --set train.max_steps=10",
     )
 
-    ev = sub.add_parser("eval", help="evaluate a trained model on a release's test split")
+    ev = sub.add_parser(
+        "eval", help="evaluate a trained model on a release's test split or on benchmarks"
+    )
     ev.add_argument("--config", required=True)
     ev.add_argument("--set", dest="overrides", action="append", default=[])
+    from ml.bench_eval import add_benchmark_args
+
+    add_benchmark_args(ev)
 
     merge = sub.add_parser("merge", help="merge a stage's adapter and projector into the base")
     merge.add_argument("--run", required=True, help="a stage's output folder (train.output_dir)")
@@ -125,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             from ml.evaluate import run_eval
 
             cfg = load_config(args.config, args.overrides)
+            if args.benchmark or args.suite:
+                from ml.bench_eval import run_from_args
+
+                print(json.dumps(run_from_args(cfg, args), sort_keys=True))
+                return 0
             scores = run_eval(cfg)
             brief = {"vqa": scores["vqa"].get("all", {})}
             for task in ("modality_classification", "diagnosis_classification"):
