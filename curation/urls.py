@@ -1,7 +1,17 @@
 from django.urls import path
 
 import curation.api.base  # noqa: F401  (registers the <id:...> converter)
-from curation.views import books, dashboard, duplicates, guidelines, panels, releases, review, vqa
+from curation.views import (
+    books,
+    dashboard,
+    duplicates,
+    guidelines,
+    panels,
+    releases,
+    review,
+    training,
+    vqa,
+)
 
 urlpatterns = [
     path("", books.HomeView.as_view(), name="home"),
@@ -63,4 +73,10 @@ urlpatterns = [
         releases.TrainingRunCancelView.as_view(),
         name="training-run-cancel",
     ),
+    path(
+        "releases/<id:pk>/runs/<id:run_id>/",
+        training.TrainingRunDetailView.as_view(),
+        name="training-run-detail",
+    ),
+    path("runs/compare/", training.TrainingRunCompareView.as_view(), name="training-run-compare"),
 ]
