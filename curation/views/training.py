@@ -65,7 +65,7 @@ class TrainingRunCompareView(RoleRequiredView):
         missing = [i for i in ids if i not in found]
         if missing:
             return self._refuse(request, f"No training run #{missing[0]}.", status=404)
-        runs = [found[i] for i in ids]
+        runs = [found[i] for i in sorted(ids)]  # oldest first, whatever order they were ticked
         entries = [
             (r.pk, _label(r), r.metrics if isinstance(r.metrics, dict) else {}) for r in runs
         ]
