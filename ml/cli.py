@@ -102,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--workdir", default="mlwork", help="releases and run artefacts go here")
     worker.add_argument(
-        "--stages", default="align,sft,dpo,eval", help="comma-separated stages this worker takes"
+        "--stages",
+        default="align,sft,dpo,eval,sft_cls",
+        help="comma-separated stages this worker takes",
     )
     worker.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
     worker.add_argument(

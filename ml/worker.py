@@ -49,8 +49,8 @@ from ml.config import Config, ConfigError, apply_overrides, config_from_dict
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-STAGES = ("align", "sft", "dpo", "eval")
-SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+STAGES = ("align", "sft", "dpo", "eval", "sft_cls")
+SECTIONS = ("model", "lora", "data", "train", "dpo", "eval", "sft_cls")
 # The platform refuses an error report over 20,000 characters (curation/limits.py): the
 # message and the traceback's tail are cut so that a failure is always reported.
 ERROR_MESSAGE_CHARS = 4000

@@ -26,7 +26,7 @@ WORKER_SEEN_EVENT = "training.worker_seen"
 
 # A run's config: the sections of ml's Config (ml.worker.SECTIONS; curation never imports ml,
 # so a test checks the two lists agree), plus the two keys the worker reads itself.
-RUN_CONFIG_SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+RUN_CONFIG_SECTIONS = ("model", "lora", "data", "train", "dpo", "eval", "sft_cls")
 RUN_CONFIG_KEYS = ("base", "init_from_run")
 # Set by the worker from its own machine (ml.worker.WORKER_OWNED): a run may not point them.
 WORKER_OWNED = frozenset({"data.release", "train.output_dir", "train.init_from"})

@@ -90,3 +90,39 @@ def test_worker_reports_curve_and_suite_scores(
     assert bench["HAM10000_test"]["kind"] == "classification"
     assert bench["HAM10000_test"]["n"] == 9 and bench["VQA_test"]["n"] == 4
     assert "rouge_l" in bench["VQA_test"] and "vqa" in ev_run.metrics["eval"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_runs_sft_cls_and_the_run_page_shows_its_scores(
+    live_server, platform_release, worker_token, api_client_for, tiny_model_dirs, tmp_path, client
+):
+    from curation.models import TrainingRun
+
+    root = tmp_path / "bench"
+    write_classification(root, "DDI_train", n_per_class=6, seed=2)
+    write_classification(root, "DDI_test", n_per_class=3, seed=3)
+    curator = api_client_for("curator")
+    created = curator.post(
+        "/api/training-runs/",
+        {
+            "release": platform_release.pk,
+            "stage": "sft_cls",
+            "config": {
+                "sft_cls": {
+                    "train_csv": str(root / "DDI_train.csv"),
+                    "test_csv": str(root / "DDI_test.csv"),
+                    "images": str(root / "images"),
+                }
+            },
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    workdir = tmp_path / "work"
+    assert main(_worker(live_server, worker_token, tiny_model_dirs["llava"], workdir)) == 0
+    run = TrainingRun.objects.get(pk=created.json()["id"])
+    assert run.status == "done", run.error
+    assert run.metrics["benchmark"] == "DDI_test" and run.metrics["accuracy"] == 1.0
+    client.force_login(curator.user)
+    page = client.get(f"/releases/{platform_release.pk}/runs/{run.pk}/").content.decode()
+    assert 'data-name="DDI_test (sft_cls)"' in page
