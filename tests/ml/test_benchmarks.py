@@ -284,3 +284,30 @@ def test_bad_suite_is_refused(tmp_path, text, message):
     (tmp_path / "suite.yaml").write_text(text)
     with pytest.raises(BenchmarkError, match=message):
         load_suite(tmp_path / "suite.yaml")
+
+
+def test_the_shipped_mmskin_suite_loads_beside_csvs_of_its_names(tmp_path):
+    """ml/suites/mmskin.yaml, copied next to MM-Skin-format CSVs of the names it lists."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from tests.ml.bench_fixtures import write_image
+
+    shipped = Path(__file__).resolve().parents[2] / "ml" / "suites" / "mmskin.yaml"
+    suite = tmp_path / "mmskin.yaml"
+    shutil.copy(shipped, suite)
+    write_image(tmp_path / "images" / "x.jpg", (9, 9, 9), 0)
+    for entry in yaml.safe_load(shipped.read_text())["benchmarks"]:
+        path = tmp_path / entry["csv"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if entry["csv"].startswith("vqa/"):
+            path.write_text('image,question,answer\nx.jpg,Is it raised?,"No, it is flat."\n')
+        else:
+            label = (entry.get("labels") or ["Nevus"])[-1]
+            path.write_text(f"image,atributes,categories\nx.jpg,[],['{label}']\n")
+    benches = load_suite(suite, images=tmp_path / "images")
+    assert len(benches) == 10 and benches[-1].kind == "vqa"
+    mskcc = next(b for b in benches if b.name == "MSKCC")
+    assert len(mskcc.labels) == 21 and mskcc.prompt.startswith("This is a skin lesion image.")
