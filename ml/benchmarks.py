@@ -212,9 +212,10 @@ def load_benchmark(
 ) -> Benchmark:
     """Read and check one benchmark: every image exists, every gold label is a candidate."""
     csv_path, images = Path(csv_path), Path(images)
-    kind, items = read_csv(csv_path)
-    if limit:
-        items = items[:limit]
+    kind, every = read_csv(csv_path)
+    # The label set is the whole CSV's, whatever `limit` keeps: a smoke run on the first
+    # rows asks the question the full run asks.
+    items = every[:limit] if limit else every
     if not images.is_dir():
         raise BenchmarkError(f"image folder {images} does not exist")
     if check_images:
@@ -233,7 +234,7 @@ def load_benchmark(
         if fixed:
             known = {normalise(label) for label in fixed}
             outside = sorted(
-                {c for it in items for c in it.categories if normalise(c) not in known}
+                {c for it in every for c in it.categories if normalise(c) not in known}
             )
             if outside:
                 raise BenchmarkError(
@@ -242,7 +243,7 @@ def load_benchmark(
                 )
             bench.labels = fixed
         else:
-            bench.labels = labels_from_items(items)
+            bench.labels = labels_from_items(every)
         bench.prompt_style = prompt_style
         bench.prompt = build_prompt(prompt_style, bench.labels)
     elif captions:

@@ -311,3 +311,9 @@ def test_the_shipped_mmskin_suite_loads_beside_csvs_of_its_names(tmp_path):
     assert len(benches) == 10 and benches[-1].kind == "vqa"
     mskcc = next(b for b in benches if b.name == "MSKCC")
     assert len(mskcc.labels) == 21 and mskcc.prompt.startswith("This is a skin lesion image.")
+
+
+def test_limit_keeps_the_whole_csvs_label_set(tmp_path):
+    path = write_classification(tmp_path, "HAM10000_test")
+    bench = load_benchmark(path, tmp_path / "images", limit=2)
+    assert len(bench.items) == 2 and bench.labels == ["Melanoma", "Nevus", "other"]
