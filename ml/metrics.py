@@ -209,8 +209,9 @@ def evaluate(
     With `labels` (the candidates the answers are matched against), an item whose gold label
     is not a candidate is left out of the classification scores and counted as `excluded`:
     no answer can ever be matched to it, so scoring it would only lower every figure by a
-    share that says nothing about the model (modality `other` against the three-way
-    modality question was the case). Without `labels`, the gold labels are the candidates.
+    share that says nothing about the model (a modality the question offers no answer
+    for). Without `labels`, the gold labels are the candidates. `matcher` maps an answer to
+    a candidate (default `match_label`; the modality task passes `match_modality`).
     """
     candidates = list(labels)
     known = {normalize_label(c) for c in candidates}
