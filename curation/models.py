@@ -631,6 +631,9 @@ class TrainingRun(models.Model):
         SFT = "sft"
         DPO = "dpo"
         EVAL = "eval"
+        # MM-Skin's supervised classification: a probe on a benchmark's train CSV, scored on
+        # its test CSV (`python -m ml train --stage sft_cls`, settings in config.sft_cls).
+        SFT_CLS = "sft_cls", "SFT classification"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

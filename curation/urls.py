@@ -10,6 +10,7 @@ from curation.views import (
     progress,
     releases,
     review,
+    training,
     vqa,
 )  # fmt: skip
 
@@ -78,4 +79,10 @@ urlpatterns = [
         releases.TrainingRunCancelView.as_view(),
         name="training-run-cancel",
     ),
+    path(
+        "releases/<id:pk>/runs/<id:run_id>/",
+        training.TrainingRunDetailView.as_view(),
+        name="training-run-detail",
+    ),
+    path("runs/compare/", training.TrainingRunCompareView.as_view(), name="training-run-compare"),
 ]

@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--jobs", type=int, default=4, help="parallel file downloads")
 
     train = sub.add_parser("train", help="run one training stage")
-    train.add_argument("--stage", required=True, choices=["align", "sft", "dpo"])
+    train.add_argument("--stage", required=True, choices=["align", "sft", "dpo", "sft_cls"])
     train.add_argument("--config", required=True, help="YAML file (see ml/configs/)")
     train.add_argument(
         "--set",
@@ -77,9 +77,14 @@ def _parser() -> argparse.ArgumentParser:
         help="continue from the newest checkpoint in train.output_dir (a run that died)",
     )
 
-    ev = sub.add_parser("eval", help="evaluate a trained model on a release's test split")
+    ev = sub.add_parser(
+        "eval", help="evaluate a trained model on a release's test split or on benchmarks"
+    )
     ev.add_argument("--config", required=True)
     ev.add_argument("--set", dest="overrides", action="append", default=[])
+    from ml.bench_eval import add_benchmark_args
+
+    add_benchmark_args(ev)
 
     merge = sub.add_parser("merge", help="merge a stage's adapter and projector into the base")
     merge.add_argument("--run", required=True, help="a stage's output folder (train.output_dir)")
@@ -106,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--workdir", default="mlwork", help="releases and run artefacts go here")
     worker.add_argument(
-        "--stages", default="align,sft,dpo,eval", help="comma-separated stages this worker takes"
+        "--stages",
+        default="align,sft,dpo,eval,sft_cls",
+        help="comma-separated stages this worker takes",
     )
     worker.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
     worker.add_argument(
@@ -135,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             from ml.evaluate import run_eval
 
             cfg = load_config(args.config, args.overrides)
+            if args.benchmark or args.suite:
+                from ml.bench_eval import run_from_args
+
+                print(json.dumps(run_from_args(cfg, args), sort_keys=True))
+                return 0
             scores = run_eval(cfg)
             brief = {"vqa": scores["vqa"].get("all", {})}
             for task in ("modality_classification", "diagnosis_classification"):

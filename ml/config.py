@@ -126,6 +126,23 @@ class EvalSettings:
     do_sample: bool = False
     num_beams: int = 1
     batch_size: int = 8
+    # A benchmark suite (YAML, see ml/benchmarks.py) the worker's eval runs also score.
+    suite: str | None = None
+
+
+@dataclass
+class SftClsSettings:
+    """`train --stage sft_cls`: MM-Skin's supervised classification (see ml/stages/sft_cls.py)."""
+
+    train_csv: str | None = None  # an MM-Skin classification CSV
+    test_csv: str | None = None
+    images: str | None = None  # the folder both CSVs' image paths are relative to
+    labels: list[str] = field(default_factory=list)  # empty: the CSVs' categories
+    folds: int = 5  # cross-validation folds for choosing C (fewer when a class is smaller)
+    # Inverse L2 strengths tried, MM-Skin's 10**linspace(-5, 1, 10).
+    c_grid: list[float] = field(default_factory=lambda: [10 ** (-5 + i * 6 / 9) for i in range(10)])
+    scoring: str = "roc_auc_ovr"  # scikit-learn scorer for the choice of C, as MM-Skin
+    batch_size: int = 16  # images per feature-extraction forward
 
 
 @dataclass
@@ -138,6 +155,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     dpo: DPOSettings = field(default_factory=DPOSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    sft_cls: SftClsSettings = field(default_factory=SftClsSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for saving next to the artefacts."""

@@ -4,12 +4,11 @@ Three kinds of items are scored, each overall and per modality:
 
 - `vqa`: the split's VQA items (BLEU-1..4, ROUGE-L, token recall, yes/no accuracy);
 - `modality_classification`: one zero-shot question per pair asking for the modality, one of
-  the three the question names (clinical, dermoscopic, pathological). A pair of modality
-  `other` (or any modality outside those three) is asked too, but it is not scored: the
-  question offers no answer for it and "other" is no label a free-text answer can be matched
-  to (as a substring it hits "another", "others", ...). It is counted as `excluded` next to
-  the scores, and `excluded_labels` names the gold labels left out, so the figures say what
-  they cover (and stay comparable with SkinVL/MM-Skin's three-way modality question);
+  the four the question names: clinical, dermoscopic, pathological, or other. `other` is
+  matched as a whole word only (`match_modality`), since as a substring it hits "another",
+  "others", ...; the three others by the stems SkinVL/MM-Skin used. A pair whose modality is
+  none of the four is counted as `excluded` beside the scores, and `excluded_labels` names
+  those gold labels, so the figures say what they cover;
 - `diagnosis_classification`: one zero-shot question per pair with a diagnosis, asking for
   it; the label set is every distinct diagnosis of the split's pairs (see `diagnosis_labels`).
 
@@ -22,6 +21,8 @@ written next to the scores so numbers are never quoted without them.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,30 @@ from ml.modeling import (
 from ml.release import Release
 from ml.stages.common import effective_config
 
-MODALITY_PROMPT = "Is this a clinical photograph, a dermoscopic image or a histopathology image?"
-MODALITY_LABELS = {"clinical": "clinical", "dermoscopic": "dermoscop", "pathological": "histo"}
+MODALITY_PROMPT = (
+    "Is this a clinical photograph, a dermoscopic image, a histopathology image, or other?"
+)
+OTHER = "other"
+MODALITY_LABELS = {
+    "clinical": "clinical",
+    "dermoscopic": "dermoscop",
+    "pathological": "histo",
+    OTHER: OTHER,
+}
+_OTHER_WORD = re.compile(r"(?<!\w)other(?!\w)")
+
+
+def match_modality(text: str, labels: Sequence[str]) -> str | None:
+    """The modality an answer names: the stems by substring (`match_label`), `other` as a
+    whole word; the earliest mention wins, as in `match_label`."""
+    hit = match_label(text, [label for label in labels if label != OTHER])
+    low = normalize_label(text)
+    other = _OTHER_WORD.search(low) if OTHER in labels else None
+    if other and (hit is None or other.start() < low.find(normalize_label(hit))):
+        return OTHER
+    return hit
+
+
 DIAGNOSIS_PROMPT = "What is the most likely diagnosis?"
 MODALITY_TASK, DIAGNOSIS_TASK = "modality_classification", "diagnosis_classification"
 
@@ -122,13 +145,13 @@ def eval_items(release: Release, split: str) -> list[dict[str, Any]]:
 
 
 def classification_block(
-    preds: list[Prediction], labels: list[str], prompt: str, cfg: Config
+    preds: list[Prediction], labels: list[str], prompt: str, cfg: Config, matcher=None
 ) -> dict[str, Any]:
     """Scores overall and per modality, with what they depend on recorded beside them."""
     known = {normalize_label(label) for label in labels}
     excluded = {p.label for p in preds if p.label and normalize_label(p.label) not in known}
     return {
-        **evaluate(preds, labels=labels),
+        **evaluate(preds, labels=labels, matcher=matcher),
         "labels": list(labels),
         "excluded_labels": sorted(excluded),
         "prompt": prompt,
@@ -198,7 +221,11 @@ def run_eval(cfg: Config) -> dict[str, Any]:
         "decoding": asdict(cfg.eval),
         "vqa": evaluate(vqa),
         MODALITY_TASK: classification_block(
-            by_task[MODALITY_TASK], list(MODALITY_LABELS.values()), MODALITY_PROMPT, cfg
+            by_task[MODALITY_TASK],
+            list(MODALITY_LABELS.values()),
+            MODALITY_PROMPT,
+            cfg,
+            matcher=match_modality,
         ),
         DIAGNOSIS_TASK: classification_block(
             by_task[DIAGNOSIS_TASK],
@@ -218,6 +245,7 @@ def run_eval(cfg: Config) -> dict[str, Any]:
         for p in preds:
             row = asdict(p)
             if p.label is not None:
-                row["matched"] = match_label(p.prediction, candidates.get(p.question_type, ()))
+                match = match_modality if p.question_type == MODALITY_TASK else match_label
+                row["matched"] = match(p.prediction, candidates.get(p.question_type, ()))
             fh.write(json.dumps(row) + "\n")
     return scores

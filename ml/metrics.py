@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,17 +199,23 @@ def text_scores(preds: Sequence[Prediction]) -> dict[str, float]:
     return out
 
 
-def evaluate(preds: Sequence[Prediction], labels: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate(
+    preds: Sequence[Prediction],
+    labels: Sequence[str] = (),
+    matcher: Callable[[str, Sequence[str]], str | None] | None = None,
+) -> dict[str, Any]:
     """All metrics, overall and per modality; classification where items carry a label.
 
     With `labels` (the candidates the answers are matched against), an item whose gold label
     is not a candidate is left out of the classification scores and counted as `excluded`:
     no answer can ever be matched to it, so scoring it would only lower every figure by a
-    share that says nothing about the model (modality `other` against the three-way
-    modality question was the case). Without `labels`, the gold labels are the candidates.
+    share that says nothing about the model (a modality the question offers no answer
+    for). Without `labels`, the gold labels are the candidates. `matcher` maps an answer to
+    a candidate (default `match_label`; the modality task passes `match_modality`).
     """
     candidates = list(labels)
     known = {normalize_label(c) for c in candidates}
+    match = matcher or match_label
     groups: dict[str, list[Prediction]] = defaultdict(list)
     for p in preds:
         groups["all"].append(p)
@@ -224,7 +230,7 @@ def evaluate(preds: Sequence[Prediction], labels: Sequence[str] = ()) -> dict[st
                 cls = classification_scores(
                     [p.label for p in scored],
                     [
-                        match_label(p.prediction, candidates or sorted({q.label for q in scored}))
+                        match(p.prediction, candidates or sorted({q.label for q in scored}))
                         for p in scored
                     ],
                 )

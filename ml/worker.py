@@ -55,8 +55,8 @@ from ml.config import Config, ConfigError, apply_overrides, config_from_dict
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-STAGES = ("align", "sft", "dpo", "eval")
-SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+STAGES = ("align", "sft", "dpo", "eval", "sft_cls")
+SECTIONS = ("model", "lora", "data", "train", "dpo", "eval", "sft_cls")
 # The platform refuses an error report over 20,000 characters (curation/limits.py): the
 # message and the traceback's tail are cut so that a failure is always reported.
 ERROR_MESSAGE_CHARS = 4000
@@ -147,6 +147,9 @@ class RunReporter:
     def __init__(self, client: PlatformClient, run_id: int, every_s: float) -> None:
         self.client, self.run_id, self.every_s = client, run_id, every_s
         self._last = 0.0
+        # [step, loss] of every logged step not yet reported: the platform appends them to
+        # the run's `metrics.curve` (its loss chart), so throttled reports lose no point.
+        self.curve_pending: list[list[float]] = []
 
     def patch(self, **changes: Any) -> dict[str, Any]:
         """One report; `RunCancelled` when the platform says the run was cancelled."""
@@ -161,16 +164,25 @@ class RunReporter:
         """The stages' logging hook: one training step's numbers."""
         total = record.get("total_steps") or 0
         final = bool(total) and record.get("step") == total
+        if isinstance(record.get("loss"), int | float) and isinstance(record.get("step"), int):
+            if self.curve_pending and self.curve_pending[-1][0] >= record["step"]:
+                self.curve_pending.clear()  # the loop restarted (a resume): send from here
+            self.curve_pending.append([record["step"], record["loss"]])
         now = time.monotonic()
         if not final and now - self._last < self.every_s:
             return
         self._last = now
         progress = min(1.0, record["step"] / total) if total else 0.0
-        metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
+        metrics: dict[str, Any] = {k: v for k, v in record.items() if isinstance(v, int | float)}
+        sent = list(self.curve_pending)
+        if sent:
+            metrics["curve"] = sent
         try:
             self.patch(status="running", progress=round(progress * 0.99, 4), metrics=metrics)
         except ApiError as exc:  # a lost progress report must not kill the training
             log.warning("progress report for run %s failed: %s", self.run_id, exc)
+            return
+        del self.curve_pending[: len(sent)]
 
 
 def next_queued(client: PlatformClient, stages: tuple[str, ...]) -> dict[str, Any] | None:
@@ -257,13 +269,15 @@ def write_artefact_index(out: Path) -> dict[str, Any]:
 def _final_metrics(stage: str, result: dict[str, Any]) -> dict[str, Any]:
     if stage == "eval":
         return {
+            # `python -m ml eval --suite`'s headline figures per benchmark (eval.suite).
+            **({"benchmarks": result["benchmarks"]} if result.get("benchmarks") else {}),
             "eval": {
                 "vqa": result.get("vqa", {}),
                 "modality_classification": result.get("modality_classification", {}),
                 "diagnosis_classification": result.get("diagnosis_classification", {}),
                 "decoding": result.get("decoding", {}),
                 "split": result.get("split"),
-            }
+            },
         }
     scalars = {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
     if isinstance(result.get("sources"), dict):  # per-source counts of a mixed run
@@ -373,6 +387,13 @@ def _execute(client: PlatformClient, run: dict[str, Any], opts: WorkerOptions, r
             from ml.evaluate import run_eval
 
             result = run_eval(cfg)
+            if cfg.eval.suite:
+                from ml.bench_eval import evaluate_benchmarks
+                from ml.benchmarks import load_suite
+
+                result["benchmarks"] = evaluate_benchmarks(cfg, load_suite(cfg.eval.suite))[
+                    "summary"
+                ]
         else:
             from ml.stages import get_stage
 

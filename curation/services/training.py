@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ WORKER_SEEN_EVENT = EventAction.TRAINING_WORKER_SEEN
 
 # A run's config: the sections of ml's Config (ml.worker.SECTIONS; curation never imports ml,
 # so a test checks the two lists agree), plus the two keys the worker reads itself.
-RUN_CONFIG_SECTIONS = ("model", "lora", "data", "train", "dpo", "eval")
+RUN_CONFIG_SECTIONS = ("model", "lora", "data", "train", "dpo", "eval", "sft_cls")
 RUN_CONFIG_KEYS = ("base", "init_from_run")
 # Set by the worker from its own machine (ml.worker.WORKER_OWNED): a run may not point them.
 WORKER_OWNED = frozenset({"data.release", "train.output_dir", "train.init_from"})
@@ -155,7 +156,7 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
         before = {key: getattr(run, key) for key in changes}
         for key, value in changes.items():
             if key == "metrics":
-                value = {**run.metrics, **value}
+                value = _merge_metrics(run.metrics, value)
                 # Reports merge: many small ones must not add up past the limit either.
                 limits.check_json("metrics", value, limits.TRAINING_METRICS_BYTES)
             setattr(run, key, value)
@@ -163,6 +164,47 @@ def report_training_run(run_id: int, user, changes: dict) -> TrainingRun:
         run.save()
         record_event(user, run, EventAction.TRAINING_REPORTED, before=before, after=changes)
     return run
+
+
+# The loss curve a worker reports: `metrics.curve` is a list of [step, loss] points. Each
+# report sends only the points logged since its last one; they are appended here, so the
+# curve costs a few bytes a report and the audit event holds what that report added.
+CURVE_KEY = "curve"
+CURVE_POINTS = 2000  # kept per run; beyond it every other older point is dropped
+
+
+def _check_curve(points: Any) -> list[list[float]]:
+    if not isinstance(points, list) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(_is_number(v) for v in p)
+        for p in points
+    ):
+        raise ServiceError("invalid", "metrics.curve must be a list of [step, loss] numbers.")
+    steps = [p[0] for p in points]
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ServiceError("invalid", "metrics.curve steps must increase.")
+    return [[p[0], p[1]] for p in points]
+
+
+def merge_curve(old: Any, new: list[list[float]]) -> list[list[float]]:
+    """Append a report's points. Points at or after the first new step are replaced (a run
+    resumed from a checkpoint logs those steps again), and a curve over `CURVE_POINTS` keeps
+    every other point of its older half, so the start stays drawn and the end stays exact."""
+    old = old if isinstance(old, list) else []
+    if not new:
+        return old
+    curve = [p for p in old if p[0] < new[0][0]] + new
+    while len(curve) > CURVE_POINTS:
+        half = len(curve) // 2
+        curve = curve[:half:2] + curve[half:]
+    return curve
+
+
+def _merge_metrics(current: dict, report: dict) -> dict:
+    """A report's metrics over the run's: keys replace, except the curve, which appends."""
+    merged = {**current, **report}
+    if CURVE_KEY in report:
+        merged[CURVE_KEY] = merge_curve(current.get(CURVE_KEY), _check_curve(report[CURVE_KEY]))
+    return merged
 
 
 def _check_report(changes: dict) -> None:

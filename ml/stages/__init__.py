@@ -28,7 +28,11 @@ def get_stage(name: str) -> StageFn:
         from ml.stages.dpo import run as run_dpo
 
         return run_dpo
-    raise ValueError(f"unknown stage {name!r}; known: align, sft, dpo")
+    if name == "sft_cls":
+        from ml.stages.sft_cls import run as run_sft_cls
+
+        return run_sft_cls
+    raise ValueError(f"unknown stage {name!r}; known: align, sft, dpo, sft_cls")
 
 
 __all__ = ["Config", "NotImplementedYet", "get_stage"]

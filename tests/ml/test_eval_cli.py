@@ -54,13 +54,13 @@ _PERFECT_MODALITY_ANSWER = {
     "clinical": "A clinical photograph.",
     "dermoscopic": "A dermoscopic image.",
     "pathological": "A histopathology image.",
-    "other": "Something else: a drawing.",
+    "other": "Other: a drawing, not a photograph.",
 }
 
 
-def test_modality_other_is_excluded_from_modality_scores_and_counted(tmp_path, monkeypatch):
-    """A gold label the modality question offers no candidate for cannot score; perfect
-    answers must score 1.0 on the pairs that can, with the others counted as excluded."""
+def test_modality_other_is_scored_as_a_whole_word(tmp_path, monkeypatch):
+    """`other` is a fourth answer of the modality question: perfect answers score 1.0 on
+    every pair, `other` included; "another" or "others" in an answer is not `other`."""
     import ml.evaluate as ev
     from ml.config import config_from_dict
 
@@ -69,11 +69,13 @@ def test_modality_other_is_excluded_from_modality_scores_and_counted(tmp_path, m
     for row in rows:  # the test split is p3, p7, p11, p15: make two of them `other`
         if row["id"] in ("p7", "p15"):
             row["modality"] = "other"
+        if row["id"] == "p11":
+            row["modality"] = "drawing"  # no answer of the question: excluded, and named
     (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def perfect(model, processor, items, cfg, device):
         return [
-            _PERFECT_MODALITY_ANSWER[it["reference"]]
+            _PERFECT_MODALITY_ANSWER.get(it["reference"], "Another kind, among others.")
             if it["question_type"] == ev.MODALITY_TASK
             else it["reference"]
             for it in items
@@ -90,8 +92,19 @@ def test_modality_other_is_excluded_from_modality_scores_and_counted(tmp_path, m
     )
     scores = ev.run_eval(cfg)["modality_classification"]
     overall = scores["all"]["classification"]
-    assert overall["n"] == 2 and overall["excluded"] == 2
+    assert overall["n"] == 3 and overall["excluded"] == 1
     assert overall["accuracy"] == overall["macro_f1"] == overall["balanced_accuracy"] == 1.0
-    assert scores["excluded_labels"] == ["other"]
-    assert scores["other"]["classification"] == {"n": 0, "unmatched": 0, "excluded": 2}
-    assert scores["clinical"]["classification"]["accuracy"] == 1.0
+    assert scores["excluded_labels"] == ["drawing"]
+    assert scores["other"]["classification"]["accuracy"] == 1.0
+    assert scores["other"]["classification"]["n"] == 2
+    assert "other" in scores["labels"] and "or other?" in scores["prompt"]
+
+
+def test_match_modality_reads_other_only_as_a_word():
+    import ml.evaluate as ev
+
+    labels = list(ev.MODALITY_LABELS.values())
+    assert ev.match_modality("Another dermoscopic view", labels) == "dermoscop"
+    assert ev.match_modality("others", labels) is None
+    assert ev.match_modality("Other, not clinical", labels) == "other"
+    assert ev.match_modality("Clinical, not other", labels) == "clinical"

@@ -91,6 +91,8 @@ MATRIX = {
     ("post", "/api/training-runs/{run}/cancel/"): STAFF,
     ("post", "/api/training-runs/heartbeat/"): TRAINING,
     ("post", "/releases/{release}/runs/{run}/cancel/"): STAFF,
+    ("get", "/releases/{release}/runs/{run}/"): STAFF,
+    ("get", "/runs/compare/"): STAFF,
     ("get", "/"): set(ALL_ROLES),
     ("get", "/books/"): READERS,
     ("get", "/books/{book}/"): READERS,
