@@ -137,10 +137,12 @@ class SftClsSettings:
     train_csv: str | None = None  # an MM-Skin classification CSV
     test_csv: str | None = None
     images: str | None = None  # the folder both CSVs' image paths are relative to
-    labels: list[str] = field(default_factory=list)  # empty: the CSVs' categories
+    # Bare `list`, not list[str]/list[float]: `_coerce` reads a parametrised list as its
+    # element type (str(list), float(list)), so these would not survive a YAML round trip.
+    labels: list = field(default_factory=list)  # of str; empty: the CSVs' categories
     folds: int = 5  # cross-validation folds for choosing C (fewer when a class is smaller)
-    # Inverse L2 strengths tried, MM-Skin's 10**linspace(-5, 1, 10).
-    c_grid: list[float] = field(default_factory=lambda: [10 ** (-5 + i * 6 / 9) for i in range(10)])
+    # Inverse L2 strengths tried (floats), MM-Skin's 10**linspace(-5, 1, 10).
+    c_grid: list = field(default_factory=lambda: [10 ** (-5 + i * 6 / 9) for i in range(10)])
     scoring: str = "roc_auc_ovr"  # scikit-learn scorer for the choice of C, as MM-Skin
     batch_size: int = 16  # images per feature-extraction forward
 

@@ -53,8 +53,8 @@ def _benchmarks(cfg: Config) -> tuple[Benchmark, Benchmark, list[str]]:
     for b in (train, test):
         if b.kind != CLASSIFICATION:
             raise BenchmarkError(f"{b.csv} is a VQA CSV; sft_cls trains on a classification CSV")
-    # parse_labels: `--set sft_cls.labels=a,b` reaches here as one string (ml.config's
-    # coercion reads `list[str]` as `str`), a YAML list as a list.
+    # A list (YAML, or `--set sft_cls.labels=a,b` split by ml.config); parse_labels also
+    # refuses a label given twice.
     if s.labels:
         labels = parse_labels(s.labels)
         known = {normalise(label) for label in labels}

@@ -75,3 +75,15 @@ def test_sft_cls_refuses_missing_settings_and_a_vqa_csv(cls_csvs, tiny_model_dir
     rc = _train(tiny_model_dirs["llava"], cls_csvs, cls_csvs / "out", "sft_cls.labels=Nevus,other")
     assert rc == 1 and "['Melanoma'] are not in sft_cls.labels" in capsys.readouterr().err
     assert not (cls_csvs / "out").exists()
+
+
+def test_sft_cls_settings_survive_the_saved_config_round_trip(tmp_path):
+    """A stage's saved config.yaml is read back (the worker, `merge`): lists stay lists."""
+    from ml.config import config_from_dict, dump_config, load_config
+
+    cfg = config_from_dict({"sft_cls": {"labels": ["Nevus", "other"], "c_grid": [0.1, 1]}})
+    dump_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml", ["sft_cls.folds=3"])
+    assert again.sft_cls.labels == ["Nevus", "other"] and again.sft_cls.c_grid == [0.1, 1]
+    cli = load_config(tmp_path / "config.yaml", ["sft_cls.labels=Nevus,Melanoma"])
+    assert cli.sft_cls.labels == ["Nevus", "Melanoma"]
