@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('curation', '0018_panel_image_idx'),
+        ('curation', '0021_crop_component'),
     ]
 
     operations = [
