@@ -132,3 +132,8 @@ class AgreementItemAdmin(ReadOnlyAdmin):
 @admin.register(models.Guideline)
 class GuidelineAdmin(ReadOnlyAdmin):
     list_display = ["kind", "code", "version", "updated_by", "updated_at"]
+
+
+@admin.register(models.ModalityClassifier)
+class ModalityClassifierAdmin(ReadOnlyAdmin):
+    list_display = ["version", "status", "shipped", "trained_examples"]
