@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from curation.models import Release, VQAItem
+from tests.e2e.csp import watch_refusals
 from tests.factories import make_book, make_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -53,19 +54,10 @@ def _pages(book, pairs, release):
     ]
 
 
-def _watch(page):
-    refused = []
-    page.on(
-        "console",
-        lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
-    return refused
-
-
 def test_no_page_breaks_the_policy_and_each_has_one_h1_and_a_skip_link(
     login, page, content, live_server
 ):
-    refused = _watch(page)
+    refused = watch_refusals(page)
     login("ada", "admin")
     for path in _pages(*content):
         page.goto(live_server.url + path)
@@ -83,7 +75,7 @@ def test_no_page_breaks_the_policy_and_each_has_one_h1_and_a_skip_link(
 
 
 def test_the_login_page_and_the_api_docs_run_under_the_policy(page, live_server, transactional_db):
-    refused = _watch(page)
+    refused = watch_refusals(page)
     page.goto(f"{live_server.url}/accounts/login/")
     assert page.locator("h1").count() == 1
     page.goto(f"{live_server.url}/api/docs/")
@@ -114,7 +106,7 @@ def test_a_decision_swap_after_zooming_the_crop_breaks_no_policy(login, page, co
     """The crop's zoom is an inline style set from script (allowed through CSSOM); htmx's
     settle step would copy the old crop's style attribute onto the new one with setAttribute,
     which the policy refuses, so the pages tell htmx to settle only class, width and height."""
-    refused = _watch(page)
+    refused = watch_refusals(page)
     login("eve", "expert")
     page.goto(f"{live_server.url}/review/next/")
     first = page.locator("#pair").get_attribute("data-pair")

@@ -4,6 +4,7 @@ table, then ticks two runs and compares them side by side, all under the real CS
 import pytest
 
 from curation.models import Release, TrainingRun
+from tests.e2e.csp import watch_refusals
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NONE = "\u2013"  # the dash of a figure a run did not report
@@ -46,18 +47,9 @@ def runs(transactional_db):
     return release, sft, mm, pubmm
 
 
-def _watch(page):
-    refused = []
-    page.on(
-        "console",
-        lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
-    return refused
-
-
 def test_run_page_curve_table_and_comparison(login, page, live_server, runs):
     release, sft, mm, pubmm = runs
-    refused = _watch(page)
+    refused = watch_refusals(page)
     login("cat", "curator")
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     page.click(f"#run-link-{mm.pk}")
